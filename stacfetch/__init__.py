@@ -1,0 +1,52 @@
+"""stacfetch: fetch every STAC Item of a search, fast, exactly once, and pleasant to watch."""
+
+from __future__ import annotations
+
+from ._config import ConcurrencyConfig, IngestConfig, IngestFilters, RetryConfig, WorkflowContext
+from ._datetimes import parse_datetime
+from ._errors import (
+    CollectionNotFoundError,
+    ConfigurationError,
+    FetchError,
+    IncompleteIngestError,
+    NotAStacApiError,
+    SourceError,
+    StacApiError,
+    StacfetchError,
+)
+from ._events import FailureRecord
+from ._failures import FailureCollector
+from ._ingestor import Ingestor, aingest, ingest
+from ._module import IngestModule, RequestSplitter, temporal_split_search
+from ._types import Chunk, Entry, Interval
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Chunk",
+    "CollectionNotFoundError",
+    "ConcurrencyConfig",
+    "ConfigurationError",
+    "Entry",
+    "FailureCollector",
+    "FailureRecord",
+    "FetchError",
+    "IncompleteIngestError",
+    "IngestConfig",
+    "IngestFilters",
+    "IngestModule",
+    "Ingestor",
+    "Interval",
+    "NotAStacApiError",
+    "RequestSplitter",
+    "RetryConfig",
+    "SourceError",
+    "StacApiError",
+    "StacfetchError",
+    "WorkflowContext",
+    "__version__",
+    "aingest",
+    "ingest",
+    "parse_datetime",
+    "temporal_split_search",
+]

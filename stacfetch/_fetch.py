@@ -1,0 +1,468 @@
+"""The async engine: plan each entry, fetch its chunks with parallel workers, exactly once.
+
+For every entry (collection in a catalog):
+
+1. **Discover** once per catalog (landing page) and once per entry (collection extent), with
+   pystac-client in a thread; config problems (unknown collection, not a STAC API) raise here,
+   before any item is fetched.
+2. **Plan**: one ``limit=1`` probe tells whether the server reports ``numberMatched``. With
+   counts, bisect (probing halves concurrently) until each chunk holds at most the target; without
+   them, split the time range evenly. Open ends outside the extent become open chunks.
+3. **Fetch** with ``workers`` coroutines per entry (all entries on a host share that host's
+   limiter). While a chunk pages, if workers would otherwise idle (or counts say the rest is
+   large), the rest of the chunk is split by the datetime of the last item seen (pages come
+   sorted by datetime) and handed to other workers.
+4. **Exactly once**: every item passes a (collection, id) set per entry, so boundary items,
+   range items returned by several chunks, and unstable paging cannot duplicate anything.
+
+Output is a stream of :class:`Page` and :class:`ChunkEnd` records, with bounded memory: workers
+block on a bounded queue when the consumer is slower than the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ._config import IngestFilters
+from ._discovery import CollectionInfo, open_catalog, read_collection
+from ._errors import FetchError, StacfetchError
+from ._events import (
+    ChunkDone,
+    ChunkFailed,
+    ChunkSplit,
+    EntryDone,
+    EntryPlanned,
+    EntryStarted,
+    EventSink,
+    FailureRecord,
+    PageFetched,
+    Retrying,
+)
+from ._failures import FailureCollector
+from ._http import HttpSession, describe
+from ._plan import choose_chunk_target, plan_chunks, split_interval, split_remainder
+from ._search import ApiInfo, SearchRequest, build_search_request, next_request, page_matched
+from ._types import Chunk, Entry, Interval
+
+__all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Page"]
+
+MAX_EMPTY_PAGES = 5
+"""Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
+MAX_SPLIT_PIECES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """New (deduplicated) items of one page of one chunk."""
+
+    entry: Entry
+    chunk_id: str
+    items: list[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkEnd:
+    """A chunk finished: ``ok``, failed, or was split into ``children`` (which run on)."""
+
+    entry: Entry
+    chunk: Chunk
+    ok: bool
+    children: tuple[Chunk, ...] = ()
+
+
+@dataclasses.dataclass
+class EntryTask:
+    """What to fetch for one entry: its filters, and optionally the exact chunks to run
+    (retry and resume pass them; otherwise the engine plans)."""
+
+    entry: Entry
+    filters: IngestFilters
+    chunks: list[Chunk] | None = None
+    seen: set[tuple[str, str]] | None = None
+
+
+@dataclasses.dataclass
+class _EntryState:
+    task: EntryTask
+    api: ApiInfo | None = None
+    info: CollectionInfo | None = None
+    chunks: list[Chunk] = dataclasses.field(default_factory=list)
+    total: int | None = None
+    target: int = 0
+    seen: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    items: int = 0
+    failed: int = 0
+    busy: int = 0
+    queue: asyncio.Queue[Chunk] | None = None
+    stop: bool = False
+    truncation_children: set[str] = dataclasses.field(default_factory=set)
+
+
+Output = Page | ChunkEnd
+
+
+class FetchEngine:
+    """Runs entries' chunks in parallel over one :class:`~stacfetch._http.HttpSession`.
+
+    Example:
+        >>> async def main(http, sink, failures):
+        ...     engine = FetchEngine(http, sink=sink, failures=failures, workers=8, limit=500)
+        ...     async for out in engine.stream([EntryTask(Entry(url, "c1"), IngestFilters())]):
+        ...         ...
+    """
+
+    def __init__(
+        self,
+        http: HttpSession,
+        *,
+        sink: EventSink,
+        failures: FailureCollector,
+        workers: int,
+        limit: int,
+        chunk_size: int | None = None,
+        modifier: Callable[[Any], Any] | None = None,
+        max_items: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_modifier: Callable[[Any], Any] | None = None,
+        catalogs: dict[str, tuple[ApiInfo, Any]] | None = None,
+    ) -> None:
+        self.http = http
+        self.sink = sink
+        self.failures = failures
+        self.workers = workers
+        self.limit = limit
+        self.chunk_size = chunk_size
+        self.modifier = modifier
+        self.max_items = max_items
+        self.headers = dict(headers or {})
+        self.request_modifier = request_modifier
+        self.catalogs: dict[str, tuple[ApiInfo, Any]] = catalogs if catalogs is not None else {}
+        self._catalog_locks: dict[str, asyncio.Lock] = {}
+
+    # -- discovery and planning ---------------------------------------------------------
+    async def _catalog(self, url: str) -> tuple[ApiInfo, Any]:
+        lock = self._catalog_locks.setdefault(url, asyncio.Lock())
+        async with lock:
+            if url not in self.catalogs:
+                self.catalogs[url] = await asyncio.to_thread(
+                    open_catalog,
+                    url,
+                    headers=self.headers,
+                    request_modifier=self.request_modifier,
+                    retry=self.http.retry,
+                )
+            return self.catalogs[url]
+
+    async def prepare(self, task: EntryTask) -> _EntryState:
+        """Discover and plan one entry (raises config problems before anything is fetched)."""
+        entry = task.entry
+        if entry.catalog_url is None or entry.collection_id is None:
+            raise StacfetchError(f"entry {entry.key} has no catalog_url/collection_id")
+        state = _EntryState(task, seen=task.seen if task.seen is not None else set())
+        state.api, client = await self._catalog(entry.catalog_url)
+        state.info = await asyncio.to_thread(
+            read_collection, client, entry.collection_id, entry.catalog_url
+        )
+        if task.chunks is not None:
+            state.chunks = list(task.chunks)
+            state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
+            return state
+        await self._plan(state)
+        return state
+
+    async def _count(self, state: _EntryState, chunk: Chunk) -> int | None:
+        assert state.api is not None
+        req = build_search_request(state.api, chunk, 1)
+        page = await self.http.get_json(req)
+        return page_matched(page)
+
+    async def _plan(self, state: _EntryState) -> None:
+        entry, filters = state.task.entry, state.task.filters
+        assert state.info is not None
+        interval = filters.interval
+        search = filters.search_filters()
+        extent = (state.info.extent_start, state.info.extent_end)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        if "ids" in search:
+            ids = search.pop("ids")
+            state.chunks = [
+                Chunk.make(entry, interval or Interval(None, None), {**search, "ids": group})
+                for group in (ids[i : i + self.limit] for i in range(0, len(ids), self.limit))
+            ]
+            return
+        coarse = plan_chunks(entry, interval, search, 1, extent=extent, now=now)
+        try:
+            counts = await asyncio.gather(*(self._count(state, c) for c in coarse))
+        except FetchError:
+            counts = [None] * len(coarse)  # planning is best effort; fetching will retry
+        if any(c is None for c in counts):
+            state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
+            state.chunks = plan_chunks(
+                entry, interval, search, self.workers * 2, extent=extent, now=now
+            )
+            return
+        state.total = sum(c or 0 for c in counts)
+        state.target = choose_chunk_target(self.chunk_size, self.limit, state.total, self.workers)
+        planned: list[Chunk] = []
+        await asyncio.gather(
+            *(self._bisect(state, c, n or 0, planned) for c, n in zip(coarse, counts, strict=True))
+        )
+        planned.sort(key=lambda c: (c.interval.start is not None, c.interval.start or now))
+        state.chunks = planned
+
+    async def _bisect(self, state: _EntryState, chunk: Chunk, count: int, out: list[Chunk]) -> None:
+        iv = chunk.interval
+        if count == 0 and iv.is_bounded:
+            out.append(chunk)  # still fetched: cheap, and guards against estimated counts
+            return
+        if count <= state.target or not iv.is_bounded or iv.is_instant:
+            out.append(chunk)
+            return
+        halves = split_interval(iv, 2)
+        if len(halves) < 2:
+            out.append(chunk)
+            return
+        kids = [Chunk.make(chunk.entry, h, chunk.filters) for h in halves]
+        try:
+            counts = await asyncio.gather(*(self._count(state, k) for k in kids))
+        except FetchError:
+            counts = [None, None]
+        if any(c is None for c in counts):
+            out.extend(kids)
+            return
+        await asyncio.gather(
+            *(self._bisect(state, k, n or 0, out) for k, n in zip(kids, counts, strict=True))
+        )
+
+    # -- fetching ------------------------------------------------------------------------
+    async def stream(self, tasks: Sequence[EntryTask]) -> AsyncIterator[Output]:
+        """Discover and plan every entry, then fetch them all; yield pages as they arrive.
+
+        Configuration problems of any entry raise before any page is fetched.
+        """
+        for task in tasks:
+            self.sink.emit(EntryStarted(task.entry.key, task.entry.label))
+        states = await asyncio.gather(*(self.prepare(t) for t in tasks))
+        out: asyncio.Queue[Output | None] = asyncio.Queue(maxsize=max(4, self.workers * 2))
+        runners = [asyncio.create_task(self._run_entry(s, out)) for s in states]
+        remaining = len(runners)
+        try:
+            while remaining:
+                item = await out.get()
+                if item is None:
+                    remaining -= 1
+                    continue
+                yield item
+            for runner in runners:
+                await runner  # surface unexpected errors
+        finally:
+            for runner in runners:
+                runner.cancel()
+            for runner in runners:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await runner
+
+    async def _run_entry(self, state: _EntryState, out: asyncio.Queue[Output | None]) -> None:
+        entry = state.task.entry
+        error: str | None = None
+        try:
+            self.sink.emit(EntryPlanned(entry.key, len(state.chunks), state.total))
+            queue: asyncio.Queue[Chunk] = asyncio.Queue()
+            state.queue = queue
+            for chunk in state.chunks:
+                queue.put_nowait(chunk)
+            workers = [
+                asyncio.create_task(self._worker(state, queue, out)) for _ in range(self.workers)
+            ]
+            try:
+                joined = asyncio.ensure_future(queue.join())
+                done, _ = await asyncio.wait(
+                    [joined, *workers], return_when=asyncio.FIRST_COMPLETED
+                )
+                for w in workers:
+                    if w in done and w.exception() is not None:
+                        raise w.exception()  # type: ignore[misc]
+            finally:
+                for w in [*workers, joined]:
+                    w.cancel()
+                for w in workers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await w
+        except Exception as exc:  # an engine bug: report it on the entry, keep other entries
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.sink.emit(EntryDone(entry.key, state.items, state.failed, error))
+            await out.put(None)
+
+    async def _worker(
+        self, state: _EntryState, queue: asyncio.Queue[Chunk], out: asyncio.Queue[Output | None]
+    ) -> None:
+        while True:
+            chunk = await queue.get()
+            state.busy += 1
+            try:
+                if not state.stop:
+                    await self._run_chunk(state, chunk, out)
+            finally:
+                state.busy -= 1
+                queue.task_done()
+
+    def _dedup(self, state: _EntryState, features: list[Any]) -> list[dict[str, Any]]:
+        new: list[dict[str, Any]] = []
+        default = state.task.entry.collection_id or ""
+        seen = state.seen
+        for item in features:
+            if not isinstance(item, dict):
+                continue
+            item_id = item.get("id")
+            if item_id is None:
+                new.append(item)
+                continue
+            key = (item.get("collection") or default, str(item_id))
+            if key not in seen:
+                seen.add(key)
+                new.append(item)
+        return new
+
+    def _split_pieces(self, state: _EntryState, remaining: int | None) -> int:
+        assert state.queue is not None
+        idle = self.workers - state.busy
+        if remaining is not None and remaining > state.target:
+            return min(MAX_SPLIT_PIECES, -(-remaining // max(1, state.target)))
+        if state.queue.qsize() == 0 and idle > 0:
+            return min(MAX_SPLIT_PIECES, max(2, idle + 1))
+        return 0
+
+    async def _run_chunk(
+        self, state: _EntryState, chunk: Chunk, out: asyncio.Queue[Output | None]
+    ) -> None:
+        assert state.api is not None
+        assert state.queue is not None
+        entry = state.task.entry
+        key = entry.key
+        cid = chunk.chunk_id
+        started = time.time()
+        req: SearchRequest | None = build_search_request(state.api, chunk, self.limit)
+        seen_requests: set[str] = set()
+        returned = delivered = empty_pages = 0
+        matched: int | None = None
+
+        def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
+            self.sink.emit(Retrying(key, cid, attempt, status, error, delay))
+
+        def fail(req: SearchRequest, exc: FetchError | None, error_type: str, msg: str) -> None:
+            request = exc.request if exc and exc.request else describe(req)
+            record = FailureRecord(
+                entry_key=key,
+                catalog_url=entry.catalog_url,
+                collection_id=entry.collection_id,
+                chunk_id=cid,
+                interval=chunk.interval.to_param(),
+                filters=chunk.filters,
+                method=request.get("method", req.method),
+                url=request.get("url", ""),
+                body=request.get("body"),
+                status_code=exc.status_code if exc else None,
+                error_type=error_type,
+                message=msg,
+                attempts=exc.attempts if exc else 1,
+                first_time=started,
+                last_time=time.time(),
+                items_delivered=delivered,
+                chunk=chunk,
+            )
+            state.failed += 1
+            self.failures.add(record)
+            self.sink.emit(ChunkFailed(key, record))
+
+        while req is not None:
+            seen_requests.add(req.fingerprint())
+            try:
+                page = await self.http.get_json(req, on_retry=on_retry)
+                features = page.get("features")
+                if not isinstance(features, list):
+                    raise FetchError(
+                        "the response has no 'features' list: not an item search page",
+                        request=describe(req),
+                        error_type="InvalidPage",
+                    )
+            except FetchError as exc:
+                fail(req, exc, exc.error_type, str(exc))
+                await out.put(ChunkEnd(entry, chunk, ok=False))
+                return
+            if self.modifier is not None:
+                modified = self.modifier(page)
+                if isinstance(modified, dict):
+                    page = modified
+                    features = page.get("features") or []
+            if matched is None:
+                matched = page_matched(page)
+            returned += len(features)
+            new = self._dedup(state, features)
+            delivered += len(new)
+            state.items += len(new)
+            self.sink.emit(PageFetched(key, cid, len(new), len(features) - len(new), matched))
+            if new:
+                await out.put(Page(entry, cid, new))
+            if self.max_items is not None and state.items >= self.max_items:
+                state.stop = True
+                break
+            nxt = next_request(page, req)
+            if nxt is not None:
+                empty_pages = empty_pages + 1 if not features else 0
+                if empty_pages >= MAX_EMPTY_PAGES:
+                    fail(nxt, None, "PagingStalled", f"{empty_pages} empty pages in a row")
+                    await out.put(ChunkEnd(entry, chunk, ok=False))
+                    return
+                remaining = None if matched is None else max(0, matched - returned)
+                pieces = self._split_pieces(state, remaining)
+                rest = split_remainder(chunk.interval, features, pieces) if pieces else None
+                if rest:
+                    children = self._enqueue(state, chunk, rest)
+                    await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
+                    return
+                if nxt.fingerprint() in seen_requests:
+                    fail(nxt, None, "PagingLoop", "the server repeated a next link; stopped")
+                    await out.put(ChunkEnd(entry, chunk, ok=False))
+                    return
+                req = nxt
+                continue
+            # No next link. A full page may be a truncated result window, not the end.
+            more = matched is not None and returned < matched
+            maybe_truncated = more or (matched is None and len(features) >= self.limit)
+            barren = cid in state.truncation_children and delivered == 0
+            if maybe_truncated and not barren:
+                pieces = max(2, self._split_pieces(state, None))
+                rest = split_remainder(chunk.interval, features, pieces)
+                if rest:
+                    children = self._enqueue(state, chunk, rest, truncation=True)
+                    await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
+                    return
+                if more:
+                    msg = f"the server stopped at {returned} of {matched} items (no next link)"
+                    fail(req, None, "Truncated", msg)
+                    await out.put(ChunkEnd(entry, chunk, ok=False))
+                    return
+            req = None
+        self.sink.emit(ChunkDone(key, cid, delivered))
+        await out.put(ChunkEnd(entry, chunk, ok=True))
+
+    def _enqueue(
+        self, state: _EntryState, chunk: Chunk, rest: list[Interval], truncation: bool = False
+    ) -> tuple[Chunk, ...]:
+        assert state.queue is not None
+        children = tuple(chunk.with_interval(iv) for iv in rest)
+        for child in children:
+            if truncation:
+                state.truncation_children.add(child.chunk_id)
+            state.queue.put_nowait(child)
+        self.sink.emit(ChunkSplit(state.task.entry.key, chunk.chunk_id, len(children)))
+        self.sink.emit(ChunkDone(state.task.entry.key, chunk.chunk_id, 0))
+        return children

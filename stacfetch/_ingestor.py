@@ -1,0 +1,476 @@
+"""The Ingestor: matrix entries in, one GeoDataFrame (or GeoParquet dataset) out.
+
+``Ingestor`` validates everything up front (no request is sent for bad input), runs every
+entry's pipeline in parallel on one event loop, streams pages through exactly-once dedup,
+converts them to Arrow in a worker thread while fetching continues, and keeps what failed in
+``failures`` for ``retry_failed()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._config import IngestConfig, RetryConfig, validate_url
+from ._errors import ConfigurationError, IncompleteIngestError
+from ._events import (
+    EntryDone,
+    EntryPlanned,
+    EntryStarted,
+    EventSink,
+    PageFetched,
+    ProgressTracker,
+    RunDone,
+    fanout,
+)
+from ._failures import FailureCollector
+from ._fetch import ChunkEnd, EntryTask, FetchEngine, Page
+from ._http import HttpSession, origin_of
+from ._runner import run_sync
+from ._types import Chunk, Entry
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pyarrow as pa
+
+__all__ = ["Ingestor", "aingest", "ingest"]
+
+logger = logging.getLogger("stacfetch")
+
+CONVERT_BATCH = 5000
+"""Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
+
+_FILTER_KEYS = ("bbox", "datetime", "intersects", "query", "filter", "filter_lang", "ids", "sortby")
+
+
+def _entries_from(
+    url: str | None,
+    collections: Sequence[str] | str | None,
+    matrix: Sequence[Mapping[str, Any]] | None,
+    config: IngestConfig,
+) -> list[Entry]:
+    base = config.catalog_url or (validate_url(url, "url") if url is not None else None)
+    entries: list[Entry] = []
+    if matrix is not None:
+        if isinstance(matrix, (str, Mapping)) or not isinstance(matrix, Iterable):
+            raise ConfigurationError("matrix: expected a list of {'collection_id', 'catalog_url'}")
+        for i, row in enumerate(matrix):
+            if not isinstance(row, Mapping):
+                raise ConfigurationError(f"matrix[{i}]: expected a mapping, got {row!r}")
+            unknown = set(row) - {"collection_id", "catalog_url", "source_file"}
+            if unknown:
+                raise ConfigurationError(
+                    f"matrix[{i}]: unknown keys {sorted(unknown)}; use collection_id, "
+                    "catalog_url or source_file"
+                )
+            source = row.get("source_file") or None
+            cid = config.collection_id or row.get("collection_id")
+            cat = row.get("catalog_url")
+            cat = validate_url(cat, f"matrix[{i}].catalog_url") if cat else base
+            if source is None and not cid:
+                raise ConfigurationError(f"matrix[{i}]: needs a collection_id or a source_file")
+            entries.append(Entry(cat, cid, source))
+    elif config.source_file:
+        entries.append(Entry(None, config.collection_id, config.source_file))
+    else:
+        if isinstance(collections, str):
+            collections = [c.strip() for c in collections.split(",") if c.strip()]
+        ids = list(collections or [])
+        if not ids and config.collection_id:
+            ids = [config.collection_id]
+        if not ids and config.filters.collections:
+            ids = list(config.filters.collections)
+        if not all(isinstance(c, str) and c for c in ids):
+            raise ConfigurationError(f"collections: expected non-empty strings, got {ids!r}")
+        entries = [Entry(base, c) for c in dict.fromkeys(ids)]
+    if not entries:
+        raise ConfigurationError(
+            "Ingest target (collection_id or source_file) not defined: pass collections=[...], "
+            "matrix=[{'collection_id': ..., 'catalog_url': ...}], or source_file=..."
+        )
+    for e in entries:
+        if e.source_file is None and e.catalog_url is None:
+            raise ConfigurationError(
+                f"url: collection {e.collection_id!r} needs a STAC API URL (url=... or "
+                "catalog_url in the matrix entry)"
+            )
+    return entries
+
+
+class Ingestor:
+    """Fetch every item of a search from one or more collections ("matrix entries").
+
+    Everything is validated when the Ingestor is built; nothing is sent until you call
+    ``ingest()``, ``aingest()``, ``stream()`` or ``to_parquet()``.
+
+    Example:
+        >>> ing = Ingestor("https://earth-search.aws.element84.com/v1",
+        ...                collections=["sentinel-2-l2a"], bbox=[5.9, 45.8, 10.5, 47.8],
+        ...                datetime="2024-06", concurrency=16, progress=False)
+        >>> [e.collection_id for e in ing.entries]
+        ['sentinel-2-l2a']
+        >>> gdf = ing.ingest()          # doctest: +SKIP
+        >>> len(ing.failures)           # doctest: +SKIP
+        0
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        collections: Sequence[str] | str | None = None,
+        matrix: Sequence[Mapping[str, Any]] | None = None,
+        config: IngestConfig | Mapping[str, Any] | None = None,
+        source_file: str | None = None,
+        datetime: Any = None,
+        bbox: Any = None,
+        intersects: Any = None,
+        query: Mapping[str, Any] | None = None,
+        filter: Mapping[str, Any] | str | None = None,
+        filter_lang: str | None = None,
+        ids: Sequence[str] | str | None = None,
+        sortby: Any = None,
+        concurrency: int | Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        max_items: int | None = None,
+        retry: RetryConfig | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        modifier: Callable[[Any], Any] | None = None,
+        request_modifier: Callable[[Any], Any] | None = None,
+        progress: bool | str | EventSink | None = "auto",
+        strict: bool = False,
+    ) -> None:
+        cfg = IngestConfig.model_validate(config) if config is not None else IngestConfig()
+        updates: dict[str, Any] = {}
+        for name, value in (
+            ("source_file", source_file),
+            ("concurrency", concurrency),
+            ("limit", limit),
+            ("max_items", max_items),
+            ("retry", retry),
+        ):
+            if value is not None:
+                updates[name] = value
+        filters = cfg.filters.model_dump(exclude_none=True)
+        local = {
+            "bbox": bbox,
+            "datetime": datetime,
+            "intersects": intersects,
+            "query": query,
+            "filter": filter,
+            "filter_lang": filter_lang,
+            "ids": ids,
+            "sortby": sortby,
+        }
+        filters.update({k: v for k, v in local.items() if v is not None})
+        updates["filters"] = filters
+        self.config: IngestConfig = IngestConfig.model_validate(
+            {**cfg.model_dump(exclude_none=True), **updates}
+        )
+        self.entries: list[Entry] = _entries_from(url, collections, matrix, self.config)
+        self._check_sources()
+        if headers is not None and not (
+            isinstance(headers, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise ConfigurationError("headers: expected a mapping of str to str")
+        for name, fn in (("modifier", modifier), ("request_modifier", request_modifier)):
+            if fn is not None and not callable(fn):
+                raise ConfigurationError(f"{name}: expected a callable, got {fn!r}")
+        self.headers = dict(headers or {})
+        self.modifier = modifier
+        self.request_modifier = request_modifier
+        self.progress = progress
+        self.strict = strict
+        self.failures = FailureCollector()
+        self.tracker = ProgressTracker()
+        self._seen: dict[str, set[tuple[str, str]]] = {e.key: set() for e in self.entries}
+        self._tables: dict[str, list[pa.Table]] = {e.key: [] for e in self.entries}
+        self._catalogs: dict[str, Any] = {}
+        self._renderer: Any = None
+        if progress not in (None, False, True, "auto") and not isinstance(progress, EventSink):
+            from ._progress import make_progress
+
+            make_progress(progress)  # validates the name now; built again per run
+
+    def __repr__(self) -> str:
+        labels = ", ".join(e.label for e in self.entries)
+        noun = "entry" if len(self.entries) == 1 else "entries"
+        return f"<Ingestor {len(self.entries)} {noun}: {labels}>"
+
+    def _check_sources(self) -> None:
+        sources = [e.source_file for e in self.entries if e.source_file]
+        if sources:
+            from ._sources import resolve_source
+
+            for pattern in sources:
+                resolve_source(pattern)
+
+    # -- events ------------------------------------------------------------------------------
+    def _sink(self) -> EventSink:
+        renderer = None
+        if self.progress not in (None, False):
+            from ._progress import make_progress
+
+            renderer = make_progress(
+                self.progress, on_retry=self._retry_from_widget, failures=self.failures
+            )
+        self._renderer = renderer
+        return fanout(self.tracker, renderer)
+
+    def _close_renderer(self) -> None:
+        if self._renderer is not None and hasattr(self._renderer, "close"):
+            self._renderer.close()
+
+    def _retry_from_widget(self) -> None:
+        import threading
+
+        threading.Thread(target=self.retry_failed, name="stacfetch-retry", daemon=True).start()
+
+    # -- the raw stream ----------------------------------------------------------------------
+    async def _outputs(
+        self, tasks: list[EntryTask], sink: EventSink
+    ) -> AsyncIterator[Page | ChunkEnd]:
+        api = [t for t in tasks if t.entry.source_file is None]
+        files = [t for t in tasks if t.entry.source_file is not None]
+        cfg = self.config
+        origins = {origin_of(e.catalog_url) for e in self.entries if e.catalog_url}
+        async with HttpSession(
+            cfg.retry,
+            max_concurrency=cfg.concurrency.workers,
+            headers=self.headers,
+            request_modifier=self.request_modifier,
+            trusted_origins=origins,
+        ) as http:
+            engine = FetchEngine(
+                http,
+                sink=sink,
+                failures=self.failures,
+                workers=cfg.concurrency.workers,
+                limit=cfg.limit,
+                chunk_size=cfg.concurrency.chunk_size,
+                modifier=self.modifier,
+                max_items=cfg.max_items,
+                headers=self.headers,
+                request_modifier=self.request_modifier,
+                catalogs=self._catalogs,
+            )
+            sources: list[AsyncIterator[Page | ChunkEnd]] = []
+            if api:
+                sources.append(engine.stream(api))
+            sources.extend(self._file_stream(t, sink) for t in files)
+            async for out in _merge(sources):
+                yield out
+
+    async def _file_stream(
+        self, task: EntryTask, sink: EventSink
+    ) -> AsyncIterator[Page | ChunkEnd]:
+        from ._sources import aiter_source_pages
+
+        entry = task.entry
+        assert entry.source_file is not None
+        seen = task.seen if task.seen is not None else set()
+        sink.emit(EntryStarted(entry.key, entry.label))
+        sink.emit(EntryPlanned(entry.key, 1, None))
+        total = 0
+        async for page in aiter_source_pages(entry.source_file, page_size=self.config.limit):
+            new = []
+            for item in page:
+                key = (
+                    str(item.get("collection") or entry.collection_id or ""),
+                    str(item.get("id")),
+                )
+                if key not in seen:
+                    seen.add(key)
+                    new.append(item)
+            total += len(new)
+            sink.emit(PageFetched(entry.key, "file", len(new), len(page) - len(new)))
+            if new:
+                yield Page(entry, "file", new)
+        sink.emit(EntryDone(entry.key, total, 0))
+
+    def _tasks(self, chunks: Mapping[str, list[Chunk]] | None = None) -> list[EntryTask]:
+        tasks = []
+        for e in self.entries:
+            if chunks is not None and not chunks.get(e.key):
+                continue
+            tasks.append(
+                EntryTask(
+                    e,
+                    self.config.filters,
+                    chunks=None if chunks is None else chunks[e.key],
+                    seen=self._seen[e.key],
+                )
+            )
+        return tasks
+
+    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+        """The raw interleaved stream of item dicts, exactly once, as pages arrive.
+
+        Example:
+            >>> async def count(ing: Ingestor) -> int:
+            ...     return sum([1 async for _ in ing.stream()])
+        """
+        sink = self._sink()
+        try:
+            async for out in self._outputs(self._tasks(), sink):
+                if isinstance(out, Page):
+                    for item in out.items:
+                        yield item
+        finally:
+            self._finish(sink)
+
+    def _finish(self, sink: EventSink) -> None:
+        items = sum(p.items for p in self.tracker.entries.values())
+        sink.emit(RunDone(items, len(self.failures)))
+        self._close_renderer()
+
+    # -- GeoDataFrame results ----------------------------------------------------------------
+    async def _collect(self, tasks: list[EntryTask]) -> None:
+        from ._tables import items_to_arrow
+
+        sink = self._sink()
+        batches: dict[str, list[dict[str, Any]]] = {}
+        pending: list[asyncio.Task[None]] = []
+
+        async def convert(key: str, items: list[dict[str, Any]]) -> None:
+            table = await asyncio.to_thread(items_to_arrow, items)
+            self._tables[key].append(table)
+
+        def flush(key: str) -> None:
+            items = batches.pop(key, [])
+            if items:
+                pending.append(asyncio.ensure_future(convert(key, items)))
+
+        try:
+            async for out in self._outputs(tasks, sink):
+                if not isinstance(out, Page):
+                    continue
+                cid = out.entry.collection_id
+                for item in out.items:
+                    if cid and not item.get("collection"):
+                        item["collection"] = cid
+                batch = batches.setdefault(out.entry.key, [])
+                batch.extend(out.items)
+                if len(batch) >= CONVERT_BATCH:
+                    flush(out.entry.key)
+                    pending[:] = [p for p in pending if not p.done()] + []
+                    if len(pending) > 2:  # bound memory: at most a few batches in flight
+                        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for key in list(batches):
+                flush(key)
+            await asyncio.gather(*pending)
+        finally:
+            for p in pending:
+                p.cancel()
+            self._finish(sink)
+        if self.strict and self.failures:
+            raise IncompleteIngestError(
+                f"{len(self.failures)} chunk(s) failed; see .failures and retry_failed()",
+                self.failures,
+            )
+
+    def _result(self) -> gpd.GeoDataFrame:
+        from ._tables import arrow_to_geodataframe, concat_tables
+
+        tables = [t for key in self._tables for t in self._tables[key]]
+        return arrow_to_geodataframe(concat_tables(tables))
+
+    @property
+    def frames(self) -> dict[str, gpd.GeoDataFrame]:
+        """Per-entry GeoDataFrames of what has been fetched so far, keyed by entry label."""
+        from ._tables import arrow_to_geodataframe, concat_tables
+
+        return {
+            e.label: arrow_to_geodataframe(concat_tables(self._tables[e.key])) for e in self.entries
+        }
+
+    async def aingest(self) -> gpd.GeoDataFrame:
+        """Fetch everything and return one GeoDataFrame (``collection`` column per row).
+
+        Example:
+            >>> gdf = await Ingestor(url, collections=["c1", "c2"]).aingest()  # doctest: +SKIP
+        """
+        await self._collect(self._tasks())
+        return self._result()
+
+    def ingest(self) -> gpd.GeoDataFrame:
+        """Sync twin of :meth:`aingest`; works in scripts and inside Jupyter's running loop.
+
+        Example:
+            >>> gdf = Ingestor(url, collections=["c1"]).ingest()  # doctest: +SKIP
+        """
+        return run_sync(self.aingest)
+
+    async def aretry_failed(self) -> gpd.GeoDataFrame:
+        """Re-run exactly the failed chunks; merge into the result without duplicates."""
+        chunks: dict[str, list[Chunk]] = {}
+        for chunk in self.failures.chunks:
+            chunks.setdefault(chunk.entry.key, []).append(chunk)
+        self.failures.clear()
+        if chunks:
+            await self._collect(self._tasks(chunks))
+        return self._result()
+
+    def retry_failed(self) -> gpd.GeoDataFrame:
+        """Sync twin of :meth:`aretry_failed`.
+
+        Example:
+            >>> gdf = ing.retry_failed()  # doctest: +SKIP
+        """
+        return run_sync(self.aretry_failed)
+
+
+async def _merge(sources: list[AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    """Interleave several async iterators; errors propagate; all are closed on exit."""
+    if len(sources) == 1:
+        async for item in sources[0]:
+            yield item
+        return
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=16)
+    done = object()
+
+    async def pump(i: int, src: AsyncIterator[Any]) -> None:
+        try:
+            async for item in src:
+                await queue.put((i, item))
+        finally:
+            await queue.put((i, done))
+
+    tasks = [asyncio.ensure_future(pump(i, s)) for i, s in enumerate(sources)]
+    remaining = len(tasks)
+    try:
+        while remaining:
+            _, item = await queue.get()
+            if item is done:
+                remaining -= 1
+                continue
+            yield item
+        for t in tasks:
+            await t
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+def ingest(url: str | None = None, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Fetch every item of a search into a GeoDataFrame: ``Ingestor(url, **kwargs).ingest()``.
+
+    Example:
+        >>> import stacfetch
+        >>> gdf = stacfetch.ingest("https://earth-search.aws.element84.com/v1",
+        ...                        collections=["sentinel-2-l2a"], datetime="2024-06",
+        ...                        bbox=[5.9, 45.8, 10.5, 47.8], concurrency=16)  # doctest: +SKIP
+    """
+    return Ingestor(url, **kwargs).ingest()
+
+
+async def aingest(url: str | None = None, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Async twin of :func:`ingest`.
+
+    Example:
+        >>> gdf = await stacfetch.aingest(url, collections=["c1"])  # doctest: +SKIP
+    """
+    return await Ingestor(url, **kwargs).aingest()

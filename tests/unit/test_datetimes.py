@@ -1,0 +1,92 @@
+"""Loose datetime input becomes closed UTC intervals without gaps."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from stacfetch import ConfigurationError, parse_datetime
+from stacfetch._datetimes import parse_instant
+from stacfetch._types import Interval, format_instant
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024", "2024-01-01T00:00:00Z/2024-12-31T23:59:59.999999Z"),
+        ("2024-02", "2024-02-01T00:00:00Z/2024-02-29T23:59:59.999999Z"),
+        ("2023-12", "2023-12-01T00:00:00Z/2023-12-31T23:59:59.999999Z"),
+        ("2024-03-05", "2024-03-05T00:00:00Z/2024-03-05T23:59:59.999999Z"),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T10:00:00+02:00", "2024-01-01T08:00:00Z"),
+        ("2024-01-01T10:00:00", "2024-01-01T10:00:00Z"),
+        ("2024-01-01 10:00:00.5+00:00", "2024-01-01T10:00:00.500000Z"),
+        ("2020/2021", "2020-01-01T00:00:00Z/2021-12-31T23:59:59.999999Z"),
+        ("../2020-06-01T00:00:00Z", "../2020-06-01T00:00:00Z"),
+        ("2020-06-01T00:00:00Z/..", "2020-06-01T00:00:00Z/.."),
+        ("/2020-06-01T00:00:00Z", "../2020-06-01T00:00:00Z"),
+        ("2020-06-01T00:00:00Z/", "2020-06-01T00:00:00Z/.."),
+        (("2020-01-01", None), "2020-01-01T00:00:00Z/.."),
+        ([None, "2020"], "../2020-12-31T23:59:59.999999Z"),
+        (datetime(2020, 1, 1, 12), "2020-01-01T12:00:00Z"),
+        (date(2020, 1, 1), "2020-01-01T00:00:00Z/2020-01-01T23:59:59.999999Z"),
+        (
+            (datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=-5))), "2020-01-02"),
+            "2020-01-01T05:00:00Z/2020-01-02T23:59:59.999999Z",
+        ),
+    ],
+)
+def test_parse_datetime(value: object, expected: str) -> None:
+    interval = parse_datetime(value)
+    assert interval is not None
+    assert interval.to_param() == expected
+
+
+def test_none_means_no_filter() -> None:
+    assert parse_datetime(None) is None
+
+
+def test_end_rounds_nanoseconds_up_start_truncates() -> None:
+    assert parse_instant("2024-01-01T00:00:00.0000005Z").microsecond == 0
+    assert parse_instant("2024-01-01T00:00:00.0000005Z", end=True).microsecond == 1
+
+
+def test_period_end_has_no_gap_to_next_period() -> None:
+    year = parse_datetime("2024")
+    nxt = parse_datetime("2025")
+    assert year is not None
+    assert nxt is not None
+    assert year.end is not None
+    assert nxt.start is not None
+    assert nxt.start - year.end == timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("../..", "no bound"),
+        ("/", "no bound"),
+        ("2025/2024", "after end"),
+        ("2024-13", "not a valid"),
+        ("2024-02-30", "not a valid"),
+        ("yesterday", "unrecognised"),
+        ("2024-01-01/2024-02-01/2024-03-01", "exactly one"),
+        ("", "empty"),
+        (12345, "unsupported type"),
+        (["2024"], "exactly two"),
+        ([1, 2], "unsupported interval side"),
+    ],
+)
+def test_bad_datetimes(value: object, fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment) as info:
+        parse_datetime(value)
+    assert "datetime" in str(info.value)
+
+
+def test_format_instant_roundtrip() -> None:
+    value = datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=UTC)
+    assert parse_instant(format_instant(value)) == value
+    assert Interval(value, value).to_param() == "2024-05-06T07:08:09.000123Z"

@@ -1,0 +1,185 @@
+"""Planning and interval maths: pure functions, no IO."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stacfetch._plan import (
+    choose_chunk_target,
+    page_direction,
+    plan_chunks,
+    resolve_bounds,
+    split_interval,
+    split_remainder,
+)
+from stacfetch._types import Entry, Interval
+
+UTC = timezone.utc
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ENTRY = Entry("https://x/stac", "c1")
+
+
+def dt(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def feature(when: str | None, start: str | None = None) -> dict[str, object]:
+    props: dict[str, object] = {"datetime": when}
+    if start:
+        props["start_datetime"] = start
+    return {"properties": props}
+
+
+instants = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(a=instants, b=instants, n=st.integers(1, 500))
+@settings(max_examples=300, deadline=None)
+def test_split_is_contiguous_and_covers(a: datetime, b: datetime, n: int) -> None:
+    start, end = min(a, b), max(a, b)
+    pieces = split_interval(Interval(start, end), n)
+    assert pieces[0].start == start
+    assert pieces[-1].end == end
+    assert 1 <= len(pieces) <= n
+    for left, right in zip(pieces, pieces[1:], strict=False):
+        assert left.end == right.start  # shared boundary: no gap, no overlap beyond it
+        assert left.start is not None
+        assert left.end is not None
+        assert left.start < left.end
+
+
+def test_split_is_balanced() -> None:
+    pieces = split_interval(Interval(dt(2020, 1, 1), dt(2020, 1, 11)), 10)
+    widths = {p.end - p.start for p in pieces if p.end and p.start}
+    assert widths == {timedelta(days=1)}
+
+
+def test_split_instant_and_tiny_intervals() -> None:
+    instant = Interval(dt(2020, 1, 1), dt(2020, 1, 1))
+    assert split_interval(instant, 8) == [instant]
+    tiny = Interval(dt(2020, 1, 1), dt(2020, 1, 1) + timedelta(microseconds=3))
+    assert len(split_interval(tiny, 100)) == 3
+
+
+def test_split_rejects_open_interval() -> None:
+    with pytest.raises(ValueError, match="bounded"):
+        split_interval(Interval(None, dt(2020, 1, 1)), 2)
+
+
+def test_resolve_bounds_open_both_uses_extent_and_keeps_open_edges() -> None:
+    head, body, tail = resolve_bounds(None, dt(2015, 6, 1), dt(2024, 1, 1), NOW)
+    assert head == Interval(None, dt(2015, 6, 1))
+    assert body == Interval(dt(2015, 6, 1), dt(2024, 1, 1))
+    assert tail == Interval(dt(2024, 1, 1), None)
+
+
+def test_resolve_bounds_closed_request_ignores_extent() -> None:
+    iv = Interval(dt(2010, 1, 1), dt(2011, 1, 1))
+    assert resolve_bounds(iv, dt(2015, 1, 1), dt(2016, 1, 1), NOW) == (None, iv, None)
+
+
+def test_resolve_bounds_unknown_extent_end_uses_now() -> None:
+    head, body, tail = resolve_bounds(Interval(dt(2020, 1, 1), None), None, None, NOW)
+    assert head is None
+    assert body == Interval(dt(2020, 1, 1), NOW)
+    assert tail == Interval(NOW, None)
+
+
+def test_resolve_bounds_unknown_extent_start_is_not_split() -> None:
+    head, body, tail = resolve_bounds(Interval(None, dt(2020, 1, 1)), None, None, NOW)
+    assert (head, tail) == (None, None)
+    assert body == Interval(None, dt(2020, 1, 1))
+
+
+def test_resolve_bounds_start_after_extent() -> None:
+    assert resolve_bounds(Interval(dt(2030, 1, 1), None), None, dt(2025, 1, 1), NOW) == (
+        None,
+        None,
+        Interval(dt(2030, 1, 1), None),
+    )
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64])
+def test_plan_chunks_cover_request(n: int) -> None:
+    iv = Interval(dt(2020, 1, 1), dt(2021, 1, 1))
+    chunks = plan_chunks(ENTRY, iv, {"bbox": [0, 0, 1, 1]}, n, now=NOW)
+    assert len(chunks) == n
+    assert chunks[0].interval.start == iv.start
+    assert chunks[-1].interval.end == iv.end
+    assert all(c.filters == {"bbox": [0, 0, 1, 1]} for c in chunks)
+    assert len({c.chunk_id for c in chunks}) == n
+
+
+def test_plan_chunks_instant_is_one_chunk() -> None:
+    iv = Interval(dt(2020, 5, 5), dt(2020, 5, 5))
+    assert [c.interval for c in plan_chunks(ENTRY, iv, {}, 16, now=NOW)] == [iv]
+
+
+def test_plan_chunks_no_datetime_adds_open_edges() -> None:
+    chunks = plan_chunks(ENTRY, None, {}, 4, extent=(dt(2020, 1, 1), dt(2021, 1, 1)), now=NOW)
+    assert chunks[0].interval == Interval(None, dt(2020, 1, 1))
+    assert chunks[-1].interval == Interval(dt(2021, 1, 1), None)
+    assert len(chunks) == 6
+
+
+def test_page_direction() -> None:
+    desc = [feature("2024-03-01T00:00:00Z"), feature("2024-02-01T00:00:00Z")]
+    assert page_direction(desc) == "desc"
+    assert page_direction(desc[::-1]) == "asc"
+    same = [feature("2024-03-01T00:00:00Z")] * 3
+    assert page_direction(same) is None
+    mixed = [*desc, feature("2024-04-01T00:00:00Z")]
+    assert page_direction(mixed) is None
+    assert page_direction([feature(None), feature("2024-01-01T00:00:00Z")]) is None
+
+
+def test_split_remainder_desc_keeps_last_instant() -> None:
+    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
+    page = [feature("2024-12-01T00:00:00Z"), feature("2024-06-01T00:00:00Z")]
+    rest = split_remainder(iv, page, 3)
+    assert rest is not None
+    assert rest[0].start == iv.start
+    assert rest[-1].end == dt(2024, 6, 1)  # closed: items stamped exactly here are re-asked
+    assert len(rest) == 3
+
+
+def test_split_remainder_asc() -> None:
+    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
+    page = [feature("2024-02-01T00:00:00Z"), feature("2024-03-01T00:00:00Z")]
+    rest = split_remainder(iv, page, 2)
+    assert rest is not None
+    assert rest[0].start == dt(2024, 3, 1)
+    assert rest[-1].end == iv.end
+
+
+def test_split_remainder_range_item_uses_conservative_bound() -> None:
+    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
+    # last item has datetime later than its start: desc bound must be the later one
+    page = [
+        feature("2024-12-01T00:00:00Z"),
+        feature("2024-08-01T00:00:00Z", start="2024-05-01T00:00:00Z"),
+    ]
+    rest = split_remainder(iv, page, 1)
+    assert rest == [Interval(dt(2024, 1, 1), dt(2024, 8, 1))]
+
+
+def test_split_remainder_refuses_when_not_narrower() -> None:
+    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
+    at_end = [feature("2025-01-01T00:00:00Z"), feature("2025-01-01T00:00:00Z")]
+    assert split_remainder(iv, at_end, 2) is None
+    before_start = [feature("2024-06-01T00:00:00Z"), feature(None, start="2023-01-01T00:00:00Z")]
+    assert split_remainder(iv, before_start, 2, direction="desc") is None
+    assert split_remainder(Interval(None, dt(2025, 1, 1)), before_start[:1] * 2, 2) is None
+
+
+def test_choose_chunk_target() -> None:
+    assert choose_chunk_target(None, 1000, None, 8) == 5000
+    assert choose_chunk_target(None, 1000, 10, 8) == 1000
+    assert choose_chunk_target(None, 100, 64_000, 8) == 2000
+    assert choose_chunk_target(123, 1000, 10**6, 8) == 123
