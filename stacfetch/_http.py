@@ -325,7 +325,10 @@ class HttpSession:
                 )
                 reason = f"{status} {response.reason_phrase}: {_snippet(content)}"
                 if throttled:
-                    limiter.on_throttle(retry_after)
+                    pause = (
+                        None if retry_after is None else min(retry_after, self.retry.backoff_max)
+                    )
+                    limiter.on_throttle(pause)
                     raise _Retryable("Throttled", reason)
                 if status in RETRYABLE_STATUS:
                     raise _Retryable("HTTPStatusError", reason)

@@ -8,12 +8,15 @@ thread while the kernel thread waits; the renderer then sets widget traits from 
 Each change becomes a comm ``update`` message that ipykernel publishes on IOPub, and IOPub
 sends are thread-safe since ipykernel 4.3 (they are handed to the kernel's IOPub thread).
 Comm messages carry the kernel's current ``shell`` parent header: ipykernel 6 reads it from a
-plain dict; ipykernel 7.0.x read it from a context variable that is unset in new threads,
-which broke updates from threads (ipywidgets#4001, ipykernel#1450), fixed by ipykernel#1451
-(7.1): a thread without its own parent falls back to the latest one. Widget models are
-updated by comm id whatever the parent, so updates from threads reach the page; *new output*
-(``display``/``print``) from a thread is routed by parent, which is why the widgets are
-displayed once, on the calling thread, when the renderer is built.
+plain dict; ipykernel 7 from a context variable, unset in new threads. In 7.0.x that raised
+``LookupError`` for every widget change made from a thread (ipywidgets#4001, ipykernel#1450);
+7.1 falls back to the latest parent (ipykernel#1451). :class:`NotebookProgress` copies the
+context of the cell that builds it and draws inside that copy, so its comm messages carry
+that cell's parent from any thread, on every version. Measured in a real kernel, engine in a
+worker thread while the cell waits on ``join()``: ipykernel 6.29.5, 7.0.1 and 7.4.0 all
+stream the updates live (~10 redraws/s), parented to the cell. *New output*
+(``display``/``print``) is routed by parent too, which is why the widgets are displayed once,
+on the calling thread, when the renderer is built.
 
 DOM classes, for browser tests: the container ``stacfetch-progress`` (plus
 ``stacfetch-complete`` at the end), each entry row ``stacfetch-entry`` (plus
@@ -26,6 +29,7 @@ the text ``stacfetch-text``, the failure table ``stacfetch-failures``, the butto
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 import inspect
 import logging
@@ -120,7 +124,10 @@ class FailureTableWidget:
     calls ``on_retry`` (e.g. ``ing.retry_failed``); it is disabled while a retry runs, while
     the run is still going, without ``on_retry``, and when nothing failed. Output printed or
     displayed by ``on_retry`` (the retry's own progress bars) appears below the button. If
-    ``on_retry`` returns an awaitable it is scheduled on the running event loop.
+    ``on_retry`` returns an awaitable it is scheduled on the running event loop (the kernel
+    stays free meanwhile). ``on_retry`` must block until the retry is over or return an
+    awaitable: one that starts a thread and returns at once gets its outcome reported too
+    early, and what that thread displays lands in no cell.
 
     Display it with ``display(table)`` or as the last expression of a cell.
 
@@ -244,7 +251,8 @@ class FailureTableWidget:
 
     def _await(self, awaitable: Awaitable[object]) -> None:
         async def wait() -> object:
-            return await awaitable
+            with self.output:  # what the retry displays (its own bars) lands under the button
+                return await awaitable
 
         try:
             loop = asyncio.get_running_loop()
@@ -378,6 +386,8 @@ class NotebookProgress(ThrottledRenderer):
         self.widget = widgets.VBox([self.header, self.entries, self.failure_table.widget])
         self.widget.add_class("stacfetch-progress")
         self._label_width = ""
+        # the cell's context: ipykernel 7 keeps the parent request in a context variable
+        self._context = contextvars.copy_context()
         self._header_text("starting…")
         if display:
             import IPython.display
@@ -393,6 +403,11 @@ class NotebookProgress(ThrottledRenderer):
         self.header.value = f"<b>stacfetch</b> · {html.escape(state)}"
 
     def _redraw(self) -> None:
+        # Draw in the context of the cell that built the renderer, whatever the thread: with
+        # ipykernel 7.0.x a comm send from a thread without its own parent raised LookupError.
+        self._context.run(self._draw_widgets)
+
+    def _draw_widgets(self) -> None:
         entries = list(self.tracker.entries.values())
         new = [p for p in entries if p.entry_key not in self.rows]
         for p in new:
@@ -406,7 +421,7 @@ class NotebookProgress(ThrottledRenderer):
             self.rows[p.entry_key].draw(p, interrupted=interrupted, label_width=self._label_width)
         self._draw_header(entries)
         table = self.failure_table
-        table.set_running(not (self.run_done or self.closed))
+        table.running = not (self.run_done or self.closed)
         table.refresh()
         table.widget.layout.display = None if table.records else "none"
 

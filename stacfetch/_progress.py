@@ -51,6 +51,7 @@ __all__ = [
     "ProgressRenderer",
     "ThrottledRenderer",
     "bar_position",
+    "check_progress",
     "describe_entry",
     "format_count",
     "format_duration",
@@ -330,24 +331,52 @@ def make_progress(
 'notebook', 'bars', 'terminal', 'tqdm', True, False, None or an object with emit(event), \
 got 'sparkles'
     """
+    check_progress(progress)
     if progress is None or progress is False:
         return None
     if isinstance(progress, str):
         choice = progress.strip().lower()
         if choice == "auto":
             return _auto(on_retry, failures, fallback=False)
-        if choice in ("widgets", "notebook"):
-            _need("ipywidgets", "notebook", progress)
+        if choice in _WIDGETS:
             return _widgets(on_retry, failures)
-        if choice in ("bars", "terminal", "tqdm"):
-            _need("tqdm", "terminal", progress)
-            return _bars()
-    elif progress is True:
+        return _bars()  # check_progress let only the bars' names through
+    if progress is True:
         return _auto(on_retry, failures, fallback=True)
-    elif isinstance(progress, ProgressRenderer):
+    if isinstance(progress, ProgressRenderer):
         return progress
-    elif isinstance(progress, EventSink):
-        return _SinkRenderer(progress)
+    assert isinstance(progress, EventSink)
+    return _SinkRenderer(progress)
+
+
+_WIDGETS = ("widgets", "notebook")
+_BARS = ("bars", "terminal", "tqdm")
+
+
+def check_progress(progress: object) -> None:
+    """Raise :class:`~stacfetch.ConfigurationError` unless ``progress`` is a valid value.
+
+    Builds and displays nothing (unlike :func:`make_progress`), so it suits constructors.
+
+    Example:
+        >>> check_progress("bars")
+        >>> check_progress("sparkles")
+        Traceback (most recent call last):
+        ...
+        stacfetch._errors.ConfigurationError: progress: expected one of 'auto', 'widgets', \
+'notebook', 'bars', 'terminal', 'tqdm', True, False, None or an object with emit(event), \
+got 'sparkles'
+    """
+    if progress is None or isinstance(progress, (bool, EventSink)):
+        return
+    if isinstance(progress, str):
+        choice = progress.strip().lower()
+        if choice == "auto":
+            return
+        if choice in _WIDGETS:
+            return _need("ipywidgets", "notebook", progress)
+        if choice in _BARS:
+            return _need("tqdm", "terminal", progress)
     valid = ", ".join(repr(c) for c in PROGRESS_CHOICES)
     raise ConfigurationError(
         f"progress: expected one of {valid} or an object with emit(event), got {progress!r}"
@@ -371,10 +400,14 @@ def _auto(
 
 def _widgets(
     on_retry: Callable[[], object] | None, failures: FailureCollector | None
-) -> ProgressRenderer:
+) -> ProgressRenderer | None:
     from ._notebook import NotebookProgress
 
-    return NotebookProgress(on_retry=on_retry, failures=failures)
+    try:
+        return NotebookProgress(on_retry=on_retry, failures=failures)
+    except Exception:  # e.g. ipykernel 7.0.x, built off the kernel thread: no progress, no crash
+        logger.warning("stacfetch: could not display the progress widgets", exc_info=True)
+        return None
 
 
 def _bars() -> ProgressRenderer:

@@ -17,7 +17,8 @@ Faults, drawn from ``random.Random(seed)`` for fault-eligible requests only (by 
   is sent with its full ``Content-Length`` but only half the body (``drop_truncate``);
 - ``html_error_rate``: 503 with an HTML body;
 - ``slow_rate`` + ``slow_seconds``: a delay before anything else happens (independent draw);
-- ``max_concurrent``: eligible requests beyond this many in flight get 429 (``over_capacity``);
+- ``max_concurrent``: eligible requests beyond this many in flight get 429 at once
+  (``over_capacity``);
 - ``fail_when(predicate)``: every matching request (any path) gets 503 until ``heal()``.
 
 ``counters`` counts requests and each injected fault; ``max_in_flight`` is the most requests
@@ -35,7 +36,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -334,71 +335,76 @@ class FaultProxy:
             kind, slow = self._draw() if eligible else ("passed", False)
             over = eligible and self.max_concurrent is not None
             over = over and self._in_flight > (self.max_concurrent or 0)
-        status: int | None = None
         keep = lowered.get("connection", "").lower() != "close"
+        json_type = [("Content-Type", "application/json")]
+        declared: int | None = None
         try:
-            if slow:
+            if slow and not over:  # an over-capacity answer is immediate
                 self._count("slow")
                 await asyncio.sleep(self.slow_seconds)
             rule = next((s for p, s in rules if p(info)), None)
-            if rule is not None:
-                kind, status = "rule", rule
-                payload = {"code": "InjectedRule", "description": "fail_when rule matched"}
-                await _send(writer, rule, [("Content-Type", "application/json")], _dump(payload))
-            elif over:
-                kind, status = "over_capacity", 429
-                await _send(writer, 429, [("Retry-After", str(self.retry_after))], b"busy")
+            if over:
+                kind, status, data = "over_capacity", 429, b'{"code":"OverCapacity"}'
+                out = [("Retry-After", str(self.retry_after)), *json_type]
+            elif rule is not None:
+                kind, status, out, data = "rule", rule, json_type, b'{"code":"InjectedRule"}'
             elif kind == "error":
-                status = self.rng.choice(self.error_statuses)
-                payload = {"code": "InjectedError", "description": "injected server error"}
-                await _send(writer, status, [("Content-Type", "application/json")], _dump(payload))
+                status, out = self.rng.choice(self.error_statuses), json_type
+                data = b'{"code":"InjectedError","description":"injected server error"}'
             elif kind == "throttle":
-                status = 429
                 retry = str(self.retry_after)
                 if self.rng.random() < self.retry_after_date_rate:
-                    retry = email.utils.formatdate(
-                        math.ceil(time.time() + self.retry_after), usegmt=True
-                    )
-                extra = [("Retry-After", retry), ("Content-Type", "application/json")]
-                await _send(writer, 429, extra, b'{"code":"TooManyRequests"}')
+                    when = math.ceil(time.time() + self.retry_after)
+                    retry = email.utils.formatdate(when, usegmt=True)
+                status, out = 429, [("Retry-After", retry), *json_type]
+                data = b'{"code":"TooManyRequests"}'
             elif kind == "html_error":
-                status = 503
-                await _send(writer, 503, [("Content-Type", "text/html; charset=utf-8")], _HTML)
+                status, out, data = 503, [("Content-Type", "text/html; charset=utf-8")], _HTML
             elif kind == "drop" and self.rng.choice(self.drop_modes) == "close":
-                kind, keep = "drop_close", False  # closed below without a byte sent
+                kind, status, out, data = "drop_close", None, [], b""
             else:
-                out = [(k, v) for k, v in headers if k.lower() not in _HOP]
-                try:
-                    req = client.build_request(
-                        method, self.upstream + target, headers=out, content=body
-                    )
-                    resp = await client.send(req, stream=True)
-                    try:
-                        data = b"".join([chunk async for chunk in resp.aiter_raw()])
-                    finally:
-                        await resp.aclose()
-                except httpx.HTTPError as exc:
-                    kind, status = "upstream_error", 502
-                    await _send(writer, 502, [], f"upstream error: {exc!r}".encode())
+                got, status, out, data = await self._forward(client, method, target, headers, body)
+                if kind == "drop" and got == "passed":
+                    kind, declared = "drop_truncate", max(len(data), 64)
+                    data = data[: len(data) // 2]
                 else:
-                    status = resp.status_code
-                    back = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _HOP]
-                    if kind == "drop":
-                        kind, keep = "drop_truncate", False
-                        declared = len(data) if len(data) >= 2 else len(data) + 64
-                        await _send(writer, status, back, data[: len(data) // 2], declared)
-                    else:
-                        await _send(writer, status, back, data)
-            if kind.startswith("drop"):
-                self._count("drop")
-            self._count(kind)
+                    kind = got
+            keep = keep and not kind.startswith("drop")
+            with self._lock:  # count before answering: the client may read counters right away
+                self._counters[kind] += 1
+                if kind.startswith("drop"):
+                    self._counters["drop"] += 1
+                self._records.append(
+                    RequestRecord(method, target, parsed, kind, status, time.monotonic())
+                )
+            if status is not None:
+                await _send(writer, status, out, data, declared)
             return keep
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self._records.append(
-                    RequestRecord(method, target, parsed, kind, status, time.monotonic())
-                )
+
+    async def _forward(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> tuple[str, int, list[tuple[str, str]], bytes]:
+        """Send the request upstream; ``("passed", status, headers, raw body)`` or a 502."""
+        out = [(k, v) for k, v in headers if k.lower() not in _HOP]  # Host is kept
+        try:
+            req = client.build_request(method, self.upstream + target, headers=out, content=body)
+            resp = await client.send(req, stream=True)
+            try:
+                data = b"".join([chunk async for chunk in resp.aiter_raw()])
+            finally:
+                await resp.aclose()
+        except httpx.HTTPError as exc:
+            return "upstream_error", 502, [], f"upstream error: {exc!r}".encode()
+        back = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _HOP]
+        return "passed", resp.status_code, back, data
 
     def _draw(self) -> tuple[str, bool]:
         """Pick the fault kind (or ``passed``) and whether to be slow; caller holds the lock."""
@@ -413,10 +419,6 @@ class FaultProxy:
     def _count(self, kind: str) -> None:
         with self._lock:
             self._counters[kind] += 1
-
-
-def _dump(payload: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(payload)
 
 
 async def _read_request(

@@ -273,6 +273,8 @@ class PgstacServer:
                     "Install `stac-fastapi-pgstac pypgstac[psycopg] uvicorn`."
                 ) from exc
         bindir = self.pg_bindir or find_pg_bindir()
+        if not os.access(os.path.join(bindir, "initdb"), os.X_OK):
+            raise PgstacUnavailable(f"no executable initdb in pg_bindir={bindir!r}")
         _check_postgis(bindir)
         self.pg_bindir = bindir
         if os.geteuid() == 0:
@@ -624,13 +626,13 @@ def reference_search(
 
 # ---------------------------------------------------------------------------- CLI
 def _parse_date(text: str) -> datetime:
-    from tests.support.itemgen import parse_datetime
+    from .itemgen import parse_datetime
 
     return parse_datetime(text if "T" in text else f"{text}T00:00:00Z")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tests.support.itemgen import generate_items, make_collection
+    from .itemgen import generate_items, make_collection
 
     start, end = _parse_date(args.start), _parse_date(args.end)
     names = [c.strip() for c in args.collections.split(",") if c.strip()]

@@ -52,7 +52,10 @@ def test_intersects_geo_interface() -> None:
     class Shape:
         __geo_interface__: dict[str, Any] = {"type": "Point", "coordinates": [1.0, 2.0]}  # noqa: RUF012
 
-    assert IngestFilters(intersects=Shape()).intersects == {"type": "Point", "coordinates": [1.0, 2.0]}
+    assert IngestFilters(intersects=Shape()).intersects == {
+        "type": "Point",
+        "coordinates": [1.0, 2.0],
+    }
 
 
 def test_context_priority_is_explicit_in_module() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -47,7 +48,7 @@ def test_split_is_contiguous_and_covers(a: datetime, b: datetime, n: int) -> Non
     assert pieces[0].start == start
     assert pieces[-1].end == end
     assert 1 <= len(pieces) <= n
-    for left, right in zip(pieces, pieces[1:], strict=False):
+    for left, right in itertools.pairwise(pieces):
         assert left.end == right.start  # shared boundary: no gap, no overlap beyond it
         assert left.start is not None
         assert left.end is not None

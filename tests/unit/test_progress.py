@@ -646,6 +646,25 @@ def test_make_progress_rejects_unknown_values(value: Any) -> None:
     assert repr(value) in message
 
 
+def test_check_progress_validates_without_building(no_display: list[object]) -> None:
+    for value in ["auto", "widgets", "Notebook", "bars", True, False, None, Sink()]:
+        _progress.check_progress(value)
+    assert no_display == []
+    with pytest.raises(ConfigurationError, match="got 'sparkles'"):
+        _progress.check_progress("sparkles")
+
+
+def test_make_progress_survives_widgets_that_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: NotebookProgress, **_: Any) -> None:
+        raise LookupError("shell_parent")  # ipykernel 7.0.x, off the kernel thread
+
+    monkeypatch.setattr(NotebookProgress, "__init__", broken)
+    assert make_progress("widgets") is None
+    assert "could not display the progress widgets" in caplog.text
+
+
 def test_make_progress_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_progress, "_importable", lambda name: name != "tqdm")
     with pytest.raises(ConfigurationError, match=r"pip install 'stacfetch\[terminal\]'"):

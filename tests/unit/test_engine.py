@@ -1,0 +1,190 @@
+"""Engine edge cases on an in-memory API (MockTransport); the real-server proof is in
+tests/integration. Discovery is pre-seeded so these tests stay offline."""
+
+from __future__ import annotations
+
+import collections
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pystac
+import pytest
+
+from stacfetch import FailureCollector, IngestFilters, RetryConfig
+from stacfetch._events import ChunkSplit, Event, ProgressTracker, fanout
+from stacfetch._fetch import ChunkEnd, EntryTask, FetchEngine, Page
+from stacfetch._http import HttpSession, origin_of
+from stacfetch._search import ApiInfo
+from stacfetch._types import Entry
+
+from .fakeapi import ROOT, FakeApi, make_items
+
+UTC = timezone.utc
+API = ApiInfo(
+    ROOT, f"{ROOT}/search", ("GET", "POST"), f"{ROOT}/collections/{{collection_id}}/items"
+)
+
+
+class FakeClient:
+    def __init__(self, api: FakeApi) -> None:
+        self.api = api
+
+    def get_collection(self, cid: str) -> pystac.Collection | None:
+        if cid not in {it["collection"] for it in self.api.items}:
+            return None
+        return pystac.Collection.from_dict(self.api.collection(cid))
+
+
+async def run(
+    api: FakeApi,
+    filters: dict[str, Any] | None = None,
+    *,
+    workers: int = 4,
+    limit: int = 10,
+    chunk_size: int | None = None,
+    collections_: tuple[str, ...] = ("a",),
+) -> tuple[list[dict[str, Any]], FailureCollector, list[Event], list[ChunkEnd]]:
+    failures = FailureCollector()
+    events: list[Event] = []
+    ends: list[ChunkEnd] = []
+    items: list[dict[str, Any]] = []
+    retry = RetryConfig(max_retries=1, backoff_base=0.001, backoff_max=0.01)
+    async with HttpSession(
+        retry,
+        max_concurrency=workers,
+        transport=httpx.MockTransport(api),
+        trusted_origins={origin_of(ROOT)},
+    ) as http:
+        engine = FetchEngine(
+            http,
+            sink=fanout(events.append, ProgressTracker()),
+            failures=failures,
+            workers=workers,
+            limit=limit,
+            chunk_size=chunk_size,
+            catalogs={ROOT: (API, FakeClient(api))},
+        )
+        f = IngestFilters(**(filters or {}))
+        tasks = [EntryTask(Entry(ROOT, c), f) for c in collections_]
+        async for out in engine.stream(tasks):
+            if isinstance(out, Page):
+                items.extend(out.items)
+            else:
+                ends.append(out)
+    return items, failures, events, ends
+
+
+def reference(api: FakeApi, collection: str = "a", **filters: Any) -> set[str]:
+    body = {"collections": [collection], "limit": 10**9, **filters}
+    return {it["id"] for it in api.search(body)["features"]}
+
+
+ITEMS = make_items("a", 600, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=13))
+
+
+@pytest.mark.parametrize("counts", [True, False])
+@pytest.mark.parametrize(("workers", "limit"), [(1, 1000), (1, 7), (4, 10), (16, 3)])
+async def test_exactly_once_for_any_split(counts: bool, workers: int, limit: int) -> None:
+    api = FakeApi(ITEMS, counts=counts)
+    items, failures, _, _ = await run(api, workers=workers, limit=limit)
+    ids = [it["id"] for it in items]
+    assert not failures
+    assert len(ids) == len(set(ids))
+    assert set(ids) == reference(api)
+
+
+async def test_closed_range_with_boundaries_and_range_items() -> None:
+    api = FakeApi(ITEMS)
+    dt = "2020-02-01T00:00:00Z/2020-05-01T00:00:00Z"
+    items, _, _, _ = await run(api, {"datetime": dt}, workers=8, limit=5, chunk_size=20)
+    ids = [it["id"] for it in items]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == reference(api, datetime=dt)
+    assert any(it["properties"]["datetime"] is None for it in items)
+
+
+async def test_counts_drive_bisection_plan() -> None:
+    api = FakeApi(ITEMS, counts=True)
+    _, _, events, _ = await run(api, workers=4, limit=10, chunk_size=50)
+    planned = [e for e in events if type(e).__name__ == "EntryPlanned"]
+    assert planned[0].total is not None
+    assert planned[0].total >= 600
+    assert planned[0].chunks >= 600 // 50
+
+
+async def test_without_counts_large_chunks_are_split_while_fetching() -> None:
+    api = FakeApi(ITEMS, counts=False)
+    items, _, events, ends = await run(api, workers=8, limit=10)
+    assert any(isinstance(e, ChunkSplit) for e in events)
+    assert any(end.children for end in ends)
+    assert {it["id"] for it in items} == reference(api)
+
+
+async def test_repeated_next_link_is_reported_not_spun() -> None:
+    api = FakeApi(ITEMS, counts=False, loop_after=30)
+    items, failures, _, _ = await run(
+        api, {"datetime": "2020-03-01/2020-05-01"}, workers=1, limit=10
+    )
+    assert len(api.requests) < 50
+    assert failures
+    assert {f.error_type for f in failures} == {"PagingLoop"}
+    assert all(f.items_delivered > 0 for f in failures)
+    assert items  # what came before the loop is kept
+
+
+async def test_stalled_empty_pages_stop() -> None:
+    api = FakeApi(ITEMS[:20], counts=False, empty_pages=True)
+    items, failures, _, _ = await run(api, workers=1, limit=100)
+    assert {it["id"] for it in items} == reference(api)
+    assert failures
+    assert {f.error_type for f in failures} == {"PagingStalled"}
+
+
+async def test_truncated_window_is_split_and_completed() -> None:
+    api = FakeApi(ITEMS, counts=True, window=40)
+    items, failures, _, _ = await run(api, workers=2, limit=20, chunk_size=10**6)
+    assert not failures
+    assert {it["id"] for it in items} == reference(api)
+
+
+async def test_full_page_without_next_and_counts_is_checked() -> None:
+    api = FakeApi(ITEMS, counts=False, window=40)
+    items, _, _, _ = await run(api, workers=1, limit=20)
+    ids = [it["id"] for it in items]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == reference(api)
+
+
+async def test_failed_chunk_is_recorded_and_the_rest_completes() -> None:
+    bad = "2020-06"
+
+    def fail(body: dict[str, Any]) -> int | None:
+        dt = body.get("datetime") or ""
+        return 503 if dt.startswith(bad) or f"/{bad}" in dt else None
+
+    api = FakeApi(ITEMS, counts=False, fail=fail)
+    items, failures, _, ends = await run(api, {"datetime": "2020-04-01/2020-09-01"}, workers=4)
+    assert failures
+    assert all(f.status_code == 503 and f.attempts == 2 for f in failures)
+    assert all(f.chunk is not None for f in failures)
+    assert sum(1 for e in ends if not e.ok) == len(failures)
+    got = {it["id"] for it in items}
+    assert got <= reference(api, datetime="2020-04-01T00:00:00Z/2020-09-01T23:59:59.999999Z")
+    assert len(got) > 100
+
+
+async def test_two_entries_interleave_and_stay_separate() -> None:
+    both = ITEMS + make_items("b", 200, datetime(2020, 3, 1, tzinfo=UTC), timedelta(hours=7))
+    api = FakeApi(both)
+    items, failures, _, _ = await run(api, workers=3, limit=25, collections_=("a", "b"))
+    by = collections.Counter(it["collection"] for it in items)
+    assert by == {"a": len(reference(api, "a")), "b": len(reference(api, "b"))}
+    assert not failures
+
+
+async def test_ids_search_is_chunked_by_ids() -> None:
+    api = FakeApi(ITEMS)
+    wanted = [f"a-{i:05d}" for i in range(0, 600, 7)]
+    items, _, _, _ = await run(api, {"ids": wanted}, limit=10)
+    assert sorted(it["id"] for it in items) == sorted(wanted)
