@@ -25,6 +25,7 @@ recursively, to per-field conversion, and only the values without a common type 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import struct
@@ -96,6 +97,10 @@ def geometry_field() -> pa.Field:
     return pa.field("geometry", pa.binary(), metadata=meta)
 
 
+Meta = dict[bytes, bytes] | None
+"""Field metadata (``None`` for none)."""
+
+
 def items_to_arrow(items: Sequence[dict[str, Any]]) -> pa.Table:
     """Convert STAC item dicts to an Arrow table in the stac-geoparquet layout.
 
@@ -116,12 +121,13 @@ def items_to_arrow(items: Sequence[dict[str, Any]]) -> pa.Table:
     items = items if isinstance(items, list) else list(items)
     top_keys = dict.fromkeys(key for item in items for key in item)
     props = [item.get("properties") or {} for item in items]
-    for item, prop in zip(items, props):
+    for item, prop in zip(items, props, strict=True):
         if not isinstance(prop, dict):
             raise ValueError(f"item {item.get('id')!r}: properties is not an object")
 
     fields: list[pa.Field] = []
     arrays: list[pa.Array] = []
+    meta: Meta
 
     def add(field: pa.Field, array: pa.Array) -> None:
         fields.append(field)
@@ -277,10 +283,8 @@ def _assets_wkb(assets: list[Any]) -> list[Any]:
         converted = {}
         for key, asset in by_key.items():
             if isinstance(asset, dict) and "proj:geometry" in asset:
-                try:
+                with contextlib.suppress(KeyError, TypeError, ValueError, struct.error):
                     asset = {**asset, "proj:geometry": geojson_to_wkb(asset["proj:geometry"])}
-                except (KeyError, TypeError, ValueError, struct.error):
-                    pass  # not GeoJSON: stored as it is
             converted[key] = asset
         out.append(converted)
     return out
@@ -387,7 +391,10 @@ def _geometry_column(values: list[Any]) -> tuple[pa.Array, pa.Array | None]:
     invalid = None
     if bad:
         invalid = json_array(
-            [None if value is None or w is not None else value for value, w in zip(values, wkb)]
+            [
+                None if value is None or w is not None else value
+                for value, w in zip(values, wkb, strict=True)
+            ]
         )
     return pa.array(wkb, pa.binary()), invalid
 
@@ -493,7 +500,8 @@ def to_python(array: pa.Array | pa.ChunkedArray, field: pa.Field) -> list[Any]:
                 start += length
         return out
     if pa.types.is_timestamp(kind):
-        return format_timestamps(array).to_pylist()
+        text: list[Any] = format_timestamps(array).to_pylist()
+        return text
     if pa.types.is_dictionary(kind):
         return to_python(array.dictionary_decode(), pa.field(field.name, kind.value_type))
     if pa.types.is_map(kind):
@@ -502,8 +510,8 @@ def to_python(array: pa.Array | pa.ChunkedArray, field: pa.Field) -> list[Any]:
         return [None if wkb is None else wkb_to_geojson(wkb) for wkb in array.to_pylist()]
     if pa.types.is_date(kind) or pa.types.is_time(kind):
         return [None if value is None else value.isoformat() for value in array.to_pylist()]
-    values: list[Any] = array.to_pylist()
-    return values
+    plain: list[Any] = array.to_pylist()
+    return plain
 
 
 def _struct_to_python(array: pa.Array, kind: pa.StructType) -> list[Any]:
@@ -516,7 +524,11 @@ def _struct_to_python(array: pa.Array, kind: pa.StructType) -> list[Any]:
             out.append(None)
             continue
         out.append(
-            {name: column[row] for name, column in zip(names, columns) if column[row] is not None}
+            {
+                name: column[row]
+                for name, column in zip(names, columns, strict=True)
+                if column[row] is not None
+            }
         )
     return out
 

@@ -37,7 +37,7 @@ def open_catalog(
 ) -> tuple[ApiInfo, Any]:
     """Read the landing page (and conformance) with pystac-client; say how to search it.
 
-    Returns the :class:`ApiInfo` and the pystac-client ``Client`` (for collection reads).
+    Returns the :class:`ApiInfo` and the pystac-client ``StacApiIO`` (for collection reads).
     Raises :class:`~stacfetch.NotAStacApiError` when ``url`` does not serve a STAC API.
     """
     from pystac_client import Client
@@ -71,9 +71,13 @@ def open_catalog(
     root = url.rstrip("/")
     if search_url is None and _conforms(client, "ITEM_SEARCH"):
         search_url, methods = f"{root}/search", {"GET"}
+    collections_url = f"{root}/collections"
+    data = next((link for link in client.links if link.rel == "data"), None)
+    if data is not None:
+        collections_url = (data.get_absolute_href() or data.href).rstrip("/")
     items_template = None
     if _conforms(client, "FEATURES") or _conforms(client, "COLLECTIONS"):
-        items_template = f"{root}/collections/{{collection_id}}/items"
+        items_template = f"{collections_url}/{{collection_id}}/items"
     if search_url is None and items_template is None:
         raise NotAStacApiError(
             f"catalog_url {url!r} has no item search (no 'search' link, no item-search or "
@@ -84,8 +88,9 @@ def open_catalog(
         search_url=search_url,
         search_methods=tuple(sorted(methods)) or ("GET",),
         items_url_template=items_template,
+        collections_url=collections_url,
     )
-    return info, client
+    return info, io
 
 
 def _conforms(client: Any, name: str) -> bool:
@@ -97,32 +102,32 @@ def _conforms(client: Any, name: str) -> bool:
         return False
 
 
-def read_collection(client: Any, collection_id: str, url: str) -> CollectionInfo:
-    """Read one collection (one request) and its temporal extent.
+def read_collection(io: Any, info: ApiInfo, collection_id: str) -> CollectionInfo:
+    """Read one collection (exactly one request, through pystac-client's ``StacApiIO``).
 
     Raises :class:`~stacfetch.CollectionNotFoundError` when the catalog does not have it.
     """
+    url = f"{info.collections_url}/{collection_id}"
     try:
-        collection = client.get_collection(collection_id)
+        collection = io.read_json(url)
     except Exception as exc:
-        status = getattr(exc, "status_code", None)
-        if status == 404:
+        if getattr(exc, "status_code", None) == 404:
             collection = None
         else:
             raise StacApiError(
                 f"reading collection {collection_id!r} from {url} failed: "
                 f"{type(exc).__name__}: {str(exc)[:200]}"
             ) from None
-    if collection is None:
+    if not isinstance(collection, dict) or collection.get("id") != collection_id:
         raise CollectionNotFoundError(
-            f"collection_id {collection_id!r} does not exist in {url}; list the collections "
-            "with pystac_client.Client.open(url).get_collections()"
+            f"collection_id {collection_id!r} does not exist in {info.root_url}; list the "
+            "collections with pystac_client.Client.open(url).get_collections()"
         )
     start = end = None
     try:
-        interval = collection.extent.temporal.intervals[0]
+        interval = collection["extent"]["temporal"]["interval"][0]
         start, end = (_to_utc(v) for v in interval)
-    except (AttributeError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError, ValueError):
         pass
     return CollectionInfo(collection_id, start, end)
 

@@ -167,7 +167,7 @@ class FetchEngine:
         state = _EntryState(task, seen=task.seen if task.seen is not None else set())
         state.api, client = await self._catalog(entry.catalog_url)
         state.info = await asyncio.to_thread(
-            read_collection, client, entry.collection_id, entry.catalog_url
+            read_collection, client, state.api, entry.collection_id
         )
         if task.chunks is not None:
             state.chunks = list(task.chunks)

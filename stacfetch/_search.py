@@ -29,6 +29,11 @@ class ApiInfo:
     search_url: str | None
     search_methods: tuple[str, ...] = ("GET",)
     items_url_template: str | None = None
+    collections_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.collections_url is None:
+            object.__setattr__(self, "collections_url", f"{self.root_url}/collections")
 
     @property
     def use_post(self) -> bool:

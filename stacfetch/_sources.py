@@ -15,6 +15,7 @@ and timestamps come back as RFC 3339 UTC strings (``...Z``), whatever form they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -125,10 +126,9 @@ async def aiter_source_pages(
                 return
             yield page
     finally:
-        try:
+        # ValueError: still running in its worker thread (we were cancelled); it ends alone
+        with contextlib.suppress(ValueError):
             pages.close()  # type: ignore[attr-defined]
-        except ValueError:  # still running in its thread (we were cancelled): let it end
-            pass
 
 
 # --- one file ------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def table_to_items(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
         values = to_python(table.column(index), field)
         if field.name == "bbox":
             values = [_bbox_list(box) for box in values]
-        if field.name in _ORDER or meta.get(LEVEL) == ITEM:
+        if field.name in CORE_COLUMNS or meta.get(LEVEL) == ITEM:
             rank = _ORDER.get(field.name, _ORDER.get(key, len(_ORDER)))
             top.append((rank if field.name != INVALID_GEOMETRY else len(_ORDER), key, values))
         else:
@@ -279,11 +279,12 @@ def table_to_items(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
     return items
 
 
+_BBOX_2D = ("xmin", "ymin", "xmax", "ymax")
+_BBOX_3D = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
+
+
 def _bbox_list(box: Any) -> Any:
     if not isinstance(box, dict):
         return box
-    if "zmin" in box or "zmax" in box:
-        names = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
-    else:
-        names = ("xmin", "ymin", "xmax", "ymax")
+    names = _BBOX_3D if "zmin" in box or "zmax" in box else _BBOX_2D
     return [box[name] for name in names if name in box]

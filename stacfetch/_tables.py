@@ -18,12 +18,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stacfetch._arrow import (
     ENCODING,
+    ITEM,
     JSON,
+    KEY,
+    LEVEL,
     TIMESTAMP,
     format_timestamps,
     geometry_field,
@@ -177,17 +182,33 @@ def conform(array: pa.Array | pa.ChunkedArray, src: pa.Field, dst: pa.Field) -> 
         mask = array.is_null() if array.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(want), mask=mask)
     if _is_list(want):
-        if pa.types.is_fixed_size_list(have):
-            array = array.cast(pa.list_(have.value_field))
-        values = conform(array.values, have.value_field, want.value_field)
+        lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy()
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        values = conform(pc.list_flatten(array), have.value_field, want.value_field)
         mask = array.is_null() if array.null_count else None
-        offsets = array.offsets.cast(pa.int32())
         return pa.ListArray.from_arrays(offsets, values, type=want, mask=mask)
     if pa.types.is_timestamp(want):
         return to_timestamps(array)
     if pa.types.is_string(want) and pa.types.is_timestamp(have):
         return format_timestamps(array)
     return array.cast(want)
+
+
+def _item_level(schemas: Sequence[pa.Schema]) -> set[str]:
+    return {f.name for schema in schemas for f in schema if (f.metadata or {}).get(LEVEL) == ITEM}
+
+
+def _placed(field: pa.Field, item_level: set[str]) -> pa.Field:
+    """``field``, renamed ``properties.<name>`` if its name is a top-level key elsewhere.
+
+    A property ``description`` in one page and a top-level ``description`` in another are two
+    columns, as :func:`~stacfetch._arrow.items_to_arrow` makes them within one page.
+    """
+    meta = field.metadata or {}
+    if field.name not in item_level or meta.get(LEVEL) == ITEM:
+        return field
+    name = meta.get(KEY, field.name.encode())
+    return pa.field(f"properties.{field.name}", field.type, metadata={**meta, KEY: name})
 
 
 def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
@@ -198,9 +219,11 @@ def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
         a: int64
         b: string
     """
+    item_level = _item_level(schemas)
     fields: dict[str, pa.Field] = {}
     for schema in schemas:
         for field in schema:
+            field = _placed(field, item_level)
             own = fields.get(field.name)
             fields[field.name] = field if own is None else unify_fields(own, field)
     metadata = next((schema.metadata for schema in schemas if schema.metadata), None)
@@ -208,16 +231,19 @@ def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema`` (missing columns are null, types converted)."""
+    """``table`` with exactly ``schema`` (from :func:`unify_schemas`): missing columns are
+    null, types converted."""
     if table.schema.equals(schema, check_metadata=True):
         return table
+    item_level = _item_level([schema])
+    sources = {_placed(f, item_level).name: (i, f) for i, f in enumerate(table.schema)}
     columns = []
     for field in schema:
-        index = table.schema.get_field_index(field.name)
-        if index < 0:
+        if field.name not in sources:
             columns.append(pa.nulls(table.num_rows, field.type))
         else:
-            columns.append(conform(table.column(index), table.schema.field(index), field))
+            index, source = sources[field.name]
+            columns.append(conform(table.column(index), source, field))
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -255,7 +281,6 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
     """
     import geopandas
     import pandas as pd
-    import shapely
 
     for field in _minimal_schema():
         if field.name not in table.column_names:
@@ -273,9 +298,22 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
             frame[field.name] = pd.Series(
                 to_python(rest.column(field.name), field), index=frame.index, dtype=object
             )
-    geometry = geopandas.GeoSeries(shapely.from_wkb(wkb), index=frame.index, crs="EPSG:4326")
+    geometry = geopandas.GeoSeries(_shapes(wkb), index=frame.index, crs="EPSG:4326")
     frame.insert(position, "geometry", geometry)
     return geopandas.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
+def _shapes(wkb: Any) -> Any:
+    """Shapely geometries of WKB; rings GEOS rejects (unclosed) are closed, not raised."""
+    import shapely
+
+    try:
+        return shapely.from_wkb(wkb)
+    except shapely.errors.GEOSException:
+        try:
+            return shapely.from_wkb(wkb, on_invalid="fix")  # shapely >= 2.1
+        except ValueError:
+            return shapely.from_wkb(wkb, on_invalid="ignore")
 
 
 def items_to_geodataframe(items: Sequence[dict[str, Any]]) -> geopandas.GeoDataFrame:
@@ -506,7 +544,9 @@ class GeoParquetWriter:
 def _parquet_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(
-            p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_"))
+            p
+            for p in path.iterdir()
+            if p.suffix == ".parquet" and not p.name.startswith((".", "_"))
         )
     return [path]
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-import pystac
 import pytest
 
 from stacfetch import FailureCollector, IngestFilters, RetryConfig
@@ -27,13 +26,16 @@ API = ApiInfo(
 
 
 class FakeClient:
+    """Stands in for pystac-client's StacApiIO (discovery is not under test here)."""
+
     def __init__(self, api: FakeApi) -> None:
         self.api = api
 
-    def get_collection(self, cid: str) -> pystac.Collection | None:
+    def read_json(self, url: str) -> dict[str, Any]:
+        cid = url.rstrip("/").rsplit("/", 1)[-1]
         if cid not in {it["collection"] for it in self.api.items}:
-            return None
-        return pystac.Collection.from_dict(self.api.collection(cid))
+            raise LookupError(cid)
+        return self.api.collection(cid)
 
 
 async def run(
