@@ -113,7 +113,7 @@ class FailureCollector:
         """
         import pandas as pd
 
-        frame = pd.DataFrame(self.to_records(), columns=list(_COLUMNS))
+        frame: pd.DataFrame = pd.DataFrame(self.to_records(), columns=list(_COLUMNS))
         for col in ("first_time", "last_time"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
         return frame

@@ -179,7 +179,12 @@ class FetchEngine:
     async def _count(self, state: _EntryState, chunk: Chunk) -> int | None:
         assert state.api is not None
         req = build_search_request(state.api, chunk, 1)
-        page = await self.http.get_json(req)
+        key = state.task.entry.key
+
+        def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
+            self.sink.emit(Retrying(key, "plan", attempt, status, error, delay))
+
+        page = await self.http.get_json(req, on_retry=on_retry)
         return page_matched(page)
 
     async def _plan(self, state: _EntryState) -> None:

@@ -189,11 +189,10 @@ class Ingestor:
         self._seen: dict[str, set[tuple[str, str]]] = {e.key: set() for e in self.entries}
         self._tables: dict[str, list[pa.Table]] = {e.key: [] for e in self.entries}
         self._catalogs: dict[str, Any] = {}
-        self._renderer: Any = None
         if progress not in (None, False, True, "auto") and not isinstance(progress, EventSink):
-            from ._progress import make_progress
+            from ._progress import check_progress
 
-            make_progress(progress)  # validates the name now; built again per run
+            check_progress(progress)
 
     def __repr__(self) -> str:
         labels = ", ".join(e.label for e in self.entries)
@@ -209,25 +208,27 @@ class Ingestor:
                 resolve_source(pattern)
 
     # -- events ------------------------------------------------------------------------------
-    def _sink(self) -> EventSink:
-        renderer = None
-        if self.progress not in (None, False):
-            from ._progress import make_progress
+    def _make_renderer(self) -> Any:
+        """One progress renderer per run, built on the calling thread (the kernel's, in
+        Jupyter, so widget updates from the runner thread reach the right cell)."""
+        if self.progress in (None, False):
+            return None
+        from ._progress import make_progress
 
-            renderer = make_progress(
-                self.progress, on_retry=self._retry_from_widget, failures=self.failures
-            )
-        self._renderer = renderer
+        return make_progress(self.progress, on_retry=self.aretry_failed, failures=self.failures)
+
+    def _sink(self, renderer: Any) -> EventSink:
         return fanout(self.tracker, renderer)
 
-    def _close_renderer(self) -> None:
-        if self._renderer is not None and hasattr(self._renderer, "close"):
-            self._renderer.close()
+    def failure_table(self) -> Any:
+        """A live failure table with a "Retry failed" button (ipywidgets), for notebooks.
 
-    def _retry_from_widget(self) -> None:
-        import threading
+        Example:
+            >>> ing.failure_table()  # doctest: +SKIP
+        """
+        from ._notebook import FailureTableWidget
 
-        threading.Thread(target=self.retry_failed, name="stacfetch-retry", daemon=True).start()
+        return FailureTableWidget(self.failures, on_retry=self.aretry_failed)
 
     # -- the raw stream ----------------------------------------------------------------------
     async def _outputs(
@@ -313,25 +314,27 @@ class Ingestor:
             >>> async def count(ing: Ingestor) -> int:
             ...     return sum([1 async for _ in ing.stream()])
         """
-        sink = self._sink()
+        renderer = self._make_renderer()
+        sink = self._sink(renderer)
         try:
             async for out in self._outputs(self._tasks(), sink):
                 if isinstance(out, Page):
                     for item in out.items:
                         yield item
         finally:
-            self._finish(sink)
+            self._finish(sink, renderer)
 
-    def _finish(self, sink: EventSink) -> None:
+    def _finish(self, sink: EventSink, renderer: Any) -> None:
         items = sum(p.items for p in self.tracker.entries.values())
         sink.emit(RunDone(items, len(self.failures)))
-        self._close_renderer()
+        if renderer is not None:
+            renderer.close()
 
     # -- GeoDataFrame results ----------------------------------------------------------------
-    async def _collect(self, tasks: list[EntryTask]) -> None:
+    async def _collect(self, tasks: list[EntryTask], renderer: Any) -> None:
         from ._tables import items_to_arrow
 
-        sink = self._sink()
+        sink = self._sink(renderer)
         batches: dict[str, list[dict[str, Any]]] = {}
         pending: list[asyncio.Task[None]] = []
 
@@ -365,7 +368,7 @@ class Ingestor:
         finally:
             for p in pending:
                 p.cancel()
-            self._finish(sink)
+            self._finish(sink, renderer)
         if self.strict and self.failures:
             raise IncompleteIngestError(
                 f"{len(self.failures)} chunk(s) failed; see .failures and retry_failed()",
@@ -393,7 +396,10 @@ class Ingestor:
         Example:
             >>> gdf = await Ingestor(url, collections=["c1", "c2"]).aingest()  # doctest: +SKIP
         """
-        await self._collect(self._tasks())
+        return await self._aingest(self._make_renderer())
+
+    async def _aingest(self, renderer: Any) -> gpd.GeoDataFrame:
+        await self._collect(self._tasks(), renderer)
         return self._result()
 
     def ingest(self) -> gpd.GeoDataFrame:
@@ -402,16 +408,30 @@ class Ingestor:
         Example:
             >>> gdf = Ingestor(url, collections=["c1"]).ingest()  # doctest: +SKIP
         """
-        return run_sync(self.aingest)
+        renderer = self._make_renderer()
+        return run_sync(lambda: self._aingest(renderer))
 
-    async def aretry_failed(self) -> gpd.GeoDataFrame:
-        """Re-run exactly the failed chunks; merge into the result without duplicates."""
+    def _failed_chunks(self) -> dict[str, list[Chunk]]:
         chunks: dict[str, list[Chunk]] = {}
         for chunk in self.failures.chunks:
             chunks.setdefault(chunk.entry.key, []).append(chunk)
-        self.failures.clear()
+        return chunks
+
+    async def aretry_failed(self) -> gpd.GeoDataFrame:
+        """Re-run exactly the failed chunks; merge into the result without duplicates.
+
+        Example:
+            >>> gdf = await ing.aretry_failed()  # doctest: +SKIP
+        """
+        return await self._aretry(self._make_renderer())
+
+    async def _aretry(self, renderer: Any) -> gpd.GeoDataFrame:
+        chunks = self._failed_chunks()
         if chunks:
-            await self._collect(self._tasks(chunks))
+            self.failures.clear()
+            await self._collect(self._tasks(chunks), renderer)
+        elif renderer is not None:
+            renderer.close()
         return self._result()
 
     def retry_failed(self) -> gpd.GeoDataFrame:
@@ -420,7 +440,8 @@ class Ingestor:
         Example:
             >>> gdf = ing.retry_failed()  # doctest: +SKIP
         """
-        return run_sync(self.aretry_failed)
+        renderer = self._make_renderer()
+        return run_sync(lambda: self._aretry(renderer))
 
 
 async def _merge(sources: list[AsyncIterator[Any]]) -> AsyncIterator[Any]:

@@ -143,19 +143,34 @@ def _read_file(path: Path, page_size: int) -> Iterator[list[dict[str, Any]]]:
         raise SourceError(f"source_file: cannot read {path}: {exc.strerror or exc}") from exc
     if suffix in PARQUET_SUFFIXES or magic == b"PAR1":
         yield from _read_parquet(path, page_size)
-    elif suffix in NDJSON_SUFFIXES:
+    elif suffix in NDJSON_SUFFIXES or _is_ndjson(path):
         yield from _read_ndjson(path, page_size)
     else:
         yield _read_json(path)
 
 
+def _is_ndjson(path: Path) -> bool:
+    """Whether the first non-blank line is a JSON document of its own and more lines follow."""
+    with open(path, "rb") as handle:
+        lines = (line for line in handle if line.strip())
+        first = next(lines, None)
+        if first is None or next(lines, None) is None:
+            return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _read_json(path: Path) -> list[dict[str, Any]]:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"source_file: cannot read {path}: {exc.strerror or exc}") from exc
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if exc.msg.startswith("trailing characters") and data.lstrip().startswith(b"{"):
-            return [item for page in _read_ndjson(path, 1 << 30) for item in page]
         raise SourceError(
             f"source_file: {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg})"

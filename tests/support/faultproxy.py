@@ -276,6 +276,8 @@ class FaultProxy:
                 tasks.add(task)
                 try:
                     await self._connection(client, reader, writer)
+                except asyncio.CancelledError:
+                    pass  # stop() cancels idle keep-alive connections; not an error
                 finally:
                     tasks.discard(task)
 

@@ -81,7 +81,7 @@ def test_resolve_source_path_glob_and_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pattern", ["missing.json", "nothing/*.json", "", "   "])
 def test_resolve_source_nothing_matches(tmp_path: Path, pattern: str) -> None:
     target = str(tmp_path / pattern) if pattern.strip() else pattern
-    with pytest.raises(ConfigurationError, match="^source_file: "):
+    with pytest.raises(ConfigurationError, match=r"^source_file: "):
         resolve_source(target)
 
 

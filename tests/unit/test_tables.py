@@ -103,7 +103,7 @@ def plain(kind: pa.DataType) -> pa.DataType:
 
 
 def column_key(field: pa.Field) -> str:
-    return (field.metadata or {}).get(KEY, field.name.encode()).decode()
+    return str((field.metadata or {}).get(KEY, field.name.encode()).decode())
 
 
 # --- every real file -----------------------------------------------------------------------
@@ -379,9 +379,14 @@ def test_writer_named_parts_numbering_and_abort(tmp_path: Path) -> None:
     with GeoParquetWriter(tmp_path) as again:  # a second run does not overwrite part-00000
         again.write(table)
     assert [p.name for p in again.parts] == ["part-00001.parquet"]
-    with pytest.raises(RuntimeError), GeoParquetWriter(tmp_path, row_group_rows=1) as broken:
-        broken.write(table)
-        raise RuntimeError("the fetch failed")
+
+    def fail_midway() -> None:
+        with GeoParquetWriter(tmp_path, row_group_rows=1) as broken:
+            broken.write(table)  # one row group already in the unfinished part
+            raise RuntimeError("the fetch failed")
+
+    with pytest.raises(RuntimeError):
+        fail_midway()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["chunk-0007.parquet", "part-00000.parquet", "part-00001.parquet"]
     assert read_arrow(tmp_path).num_rows == 6

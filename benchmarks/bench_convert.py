@@ -1,20 +1,55 @@
-"""A generator of realistic, heterogeneous STAC items for the benchmarks.
+"""Benchmark: STAC items -> Arrow / GeoDataFrame / GeoParquet, against stac-geoparquet and rustac.
 
-Modelled on real Earth Search ``sentinel-2-c1-l2a`` items and Planetary Computer
-``landsat-c2-l2`` items (see ``tests/data/real-stac/``): ~20 assets with ``eo:bands`` /
-``raster:bands``, ~30 properties, some optional properties, ints and floats mixed in one
-property, a few MultiPolygons and range items. Every item is round-tripped through JSON so
-that, like an item parsed from an HTTP response, it shares no value objects with the others.
+Each contender runs in its own subprocess (so peak RSS is its own), interleaved A B C A B C
+for ``--repeat`` rounds; the table shows medians. Items come from a generator in this file
+modelled on real Sentinel-2 and Landsat items (~20 assets, ~30-40 properties, optional
+properties, ints and floats mixed, a few MultiPolygons and range items); every item is a fresh
+JSON parse, as if it came from an HTTP response.
+
+Contenders:
+  arrow   stacfetch items_to_arrow(items)
+  gdf     stacfetch items_to_geodataframe(items)
+  sg      stac_geoparquet.arrow.parse_stac_items_to_arrow(items).read_all()
+  rustac  rustac.to_arrow(items) (needs arro3-core), then pa.table(...)
+  stream  stacfetch GeoParquetWriter fed items_to_arrow(page) for pages of 1000 items,
+          generated lazily (the generator never holds more than one page)
+
+"seconds" times the conversion only (not the generation of the items); "peak RSS" is the
+child's ru_maxrss; "added RSS" is the peak minus the RSS once the items exist, i.e. the memory
+the conversion itself needed. The items are generated with the garbage collector off and then
+frozen (gc.freeze), so that no contender pays for collections that scan the input.
+
+Usage (from the repository root):
+    python benchmarks/bench_convert.py --items 50000 --repeat 3
+    python benchmarks/bench_convert.py --items 1000000 --only stream --repeat 1
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import json
 import random
-from collections.abc import Iterator
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CONTENDERS = ("arrow", "gdf", "sg", "rustac", "stream")
+PAGE = 1000
+
+# --- the item generator --------------------------------------------------------------------
 
 _T0 = datetime(2018, 1, 1, tzinfo=timezone.utc)
 _COG = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -84,15 +119,24 @@ def _s2_item(i: int, rng: random.Random) -> dict[str, Any]:
             "type": _COG,
             "title": f"{common} - {gsd}m",
             "eo:bands": [
-                {"name": band, "common_name": common, "center_wavelength": wave,
-                 "full_width_half_max": fwhm}
+                {
+                    "name": band,
+                    "common_name": common,
+                    "center_wavelength": wave,
+                    "full_width_half_max": fwhm,
+                }
             ],
             "gsd": gsd,
             "proj:shape": [109800 // gsd, 109800 // gsd],
             "proj:transform": [gsd, 0, 399960, 0, -gsd, 4500000],
             "raster:bands": [
-                {"nodata": 0, "data_type": "uint16", "spatial_resolution": gsd,
-                 "scale": 0.0001, "offset": -0.1}
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "spatial_resolution": gsd,
+                    "scale": 0.0001,
+                    "offset": -0.1,
+                }
             ],
             "file:checksum": f"1220{rng.getrandbits(128):032x}",
             "file:size": rng.randint(1_000_000, 60_000_000),
@@ -100,14 +144,23 @@ def _s2_item(i: int, rng: random.Random) -> dict[str, Any]:
         }
     for key, gsd, title in _S2_AUX:
         assets[key] = {
-            "href": f"{base}/{key.upper()}.tif", "type": _COG, "title": title, "gsd": gsd,
-            "proj:shape": [5490, 5490], "proj:transform": [gsd, 0, 399960, 0, -gsd, 4500000],
+            "href": f"{base}/{key.upper()}.tif",
+            "type": _COG,
+            "title": title,
+            "gsd": gsd,
+            "proj:shape": [5490, 5490],
+            "proj:transform": [gsd, 0, 399960, 0, -gsd, 4500000],
             "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": gsd}],
-            "file:size": rng.randint(50_000, 2_000_000), "roles": ["data"],
+            "file:size": rng.randint(50_000, 2_000_000),
+            "roles": ["data"],
         }
     for key, media in _S2_META:
-        assets[key] = {"href": f"{base}/{key}", "type": media, "roles": ["metadata"],
-                       "file:size": rng.randint(1000, 200_000)}
+        assets[key] = {
+            "href": f"{base}/{key}",
+            "type": media,
+            "roles": ["metadata"],
+            "file:size": rng.randint(1000, 200_000),
+        }
     cloud: float | int = 0 if rng.random() < 0.1 else round(rng.uniform(0, 100), 6)
     props: dict[str, Any] = {
         "created": _stamp(when + timedelta(hours=9), 3),
@@ -173,34 +226,72 @@ def _landsat_item(i: int, rng: random.Random) -> dict[str, Any]:
     for key, band, common, wave, fwhm in _LS_BANDS:
         assets[key] = {
             "href": f"{base}_SR_{band[-2:]}.TIF",
-            "eo:bands": [{"name": band, "center_wavelength": wave, "full_width_half_max": fwhm,
-                          "common_name": common, "description": f"Visible {common}"}],
+            "eo:bands": [
+                {
+                    "name": band,
+                    "center_wavelength": wave,
+                    "full_width_half_max": fwhm,
+                    "common_name": common,
+                    "description": f"Visible {common}",
+                }
+            ],
             "description": f"Collection 2 Level-2 {common} Band Surface Reflectance",
-            "type": _COG, "roles": ["data", "reflectance"], "title": f"{common} Band",
-            "raster:bands": [{"scale": 2.75e-05, "nodata": 0, "offset": -0.2,
-                              "data_type": "uint16", "spatial_resolution": 30}],
+            "type": _COG,
+            "roles": ["data", "reflectance"],
+            "title": f"{common} Band",
+            "raster:bands": [
+                {
+                    "scale": 2.75e-05,
+                    "nodata": 0,
+                    "offset": -0.2,
+                    "data_type": "uint16",
+                    "spatial_resolution": 30,
+                }
+            ],
         }
     for key in _LS_ST:
         assets[key] = {
-            "href": f"{base}_ST_{key.upper()}.TIF", "type": _COG, "roles": ["data"],
-            "title": f"{key} Band", "description": f"Collection 2 Level-2 {key} Band",
-            "raster:bands": [{"scale": 0.001, "nodata": -9999, "data_type": "int16",
-                              "spatial_resolution": 30, "unit": "watt/steradian/square_meter"}],
+            "href": f"{base}_ST_{key.upper()}.TIF",
+            "type": _COG,
+            "roles": ["data"],
+            "title": f"{key} Band",
+            "description": f"Collection 2 Level-2 {key} Band",
+            "raster:bands": [
+                {
+                    "scale": 0.001,
+                    "nodata": -9999,
+                    "data_type": "int16",
+                    "spatial_resolution": 30,
+                    "unit": "watt/steradian/square_meter",
+                }
+            ],
         }
     assets["qa_pixel"] = {
-        "href": f"{base}_QA_PIXEL.TIF", "type": _COG, "roles": ["cloud", "cloud-shadow"],
+        "href": f"{base}_QA_PIXEL.TIF",
+        "type": _COG,
+        "roles": ["cloud", "cloud-shadow"],
         "title": "Pixel Quality Assessment Band",
         "classification:bitfields": [
-            {"name": name, "length": 1, "offset": k, "description": f"{name} mask",
-             "classes": [{"name": f"not_{name}", "value": 0}, {"name": name, "value": 1}]}
+            {
+                "name": name,
+                "length": 1,
+                "offset": k,
+                "description": f"{name} mask",
+                "classes": [{"name": f"not_{name}", "value": 0}, {"name": name, "value": 1}],
+            }
             for k, name in enumerate(["fill", "dilated_cloud", "cirrus", "cloud", "shadow"])
         ],
-        "raster:bands": [{"unit": "bit index", "nodata": 1, "data_type": "uint16",
-                          "spatial_resolution": 30}],
+        "raster:bands": [
+            {"unit": "bit index", "nodata": 1, "data_type": "uint16", "spatial_resolution": 30}
+        ],
     }
     for key, media in _LS_META:
-        assets[key] = {"href": f"{base}_{key.upper()}", "type": media, "roles": ["metadata"],
-                       "title": f"Product Metadata File ({key})"}
+        assets[key] = {
+            "href": f"{base}_{key.upper()}",
+            "type": media,
+            "roles": ["metadata"],
+            "title": f"Product Metadata File ({key})",
+        }
     props: dict[str, Any] = {
         "gsd": 30,
         "created": _stamp(when + timedelta(days=3), 6),
@@ -247,12 +338,22 @@ def _item(
 ) -> dict[str, Any]:
     root = "https://planetarycomputer.microsoft.com/api/stac/v1"
     links = [
-        {"rel": "collection", "type": "application/json", "href": f"{root}/collections/{collection}"},
+        {
+            "rel": "collection",
+            "type": "application/json",
+            "href": f"{root}/collections/{collection}",
+        },
         {"rel": "parent", "type": "application/json", "href": f"{root}/collections/{collection}"},
         {"rel": "root", "type": "application/json", "href": root},
-        {"rel": "self", "type": "application/geo+json",
-         "href": f"{root}/collections/{collection}/items/{item_id}"},
-        {"rel": "license", "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"},
+        {
+            "rel": "self",
+            "type": "application/geo+json",
+            "href": f"{root}/collections/{collection}/items/{item_id}",
+        },
+        {
+            "rel": "license",
+            "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice",
+        },
     ]
     item = {
         "type": "Feature",
@@ -281,7 +382,7 @@ def _template(kind: str) -> bytes:
 
 
 def make_item(i: int, seed: int = 0) -> dict[str, Any]:
-    """Item number ``i`` of the benchmark stream (deterministic for a seed).
+    """Benchmark item number ``i`` of the benchmark stream (deterministic for a seed).
 
     A fresh parse of a per-collection template, then the per-item values: id, hrefs,
     geometry, bbox, timestamps, numbers, optional properties and extensions.
@@ -335,3 +436,162 @@ def iter_pages(n: int, page_size: int = 1000, seed: int = 0) -> Iterator[list[di
 def make_items(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """All ``n`` items in one list."""
     return [item for page in iter_pages(n, 1000, seed) for item in page]
+
+
+# --- one measurement (in a child process) --------------------------------------------------
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _converter(name: str) -> Callable[[list[dict[str, Any]]], Any]:
+    if name == "arrow":
+        from stacfetch._arrow import items_to_arrow
+
+        return items_to_arrow
+    if name == "gdf":
+        from stacfetch._tables import items_to_geodataframe
+
+        return items_to_geodataframe
+    if name == "sg":
+        from stac_geoparquet.arrow import parse_stac_items_to_arrow
+
+        return lambda items: parse_stac_items_to_arrow(items).read_all()
+    if name == "rustac":
+        import pyarrow as pa
+        import rustac
+
+        return lambda items: pa.table(rustac.to_arrow(items))
+    raise ValueError(name)
+
+
+def _child(name: str, n: int) -> dict[str, Any]:
+    if name == "stream":
+        return _child_stream(n)
+    convert = _converter(name)
+    convert(make_items(5))  # imports and first-call costs out of the timing
+    gc.disable()
+    items = make_items(n)
+    gc.enable()
+    gc.freeze()
+    base = _current_rss_mb()
+    start = time.perf_counter()
+    result = convert(items)
+    seconds = time.perf_counter() - start
+    assert len(result) == n, (name, len(result))
+    return {"seconds": seconds, "peak_mb": _rss_mb(), "base_mb": base}
+
+
+def _child_stream(n: int) -> dict[str, Any]:
+    from stacfetch._arrow import items_to_arrow
+    from stacfetch._tables import GeoParquetWriter, read_arrow
+
+    items_to_arrow(make_items(5))
+    directory = tempfile.mkdtemp(prefix="bench-stream-")
+    base = _current_rss_mb()
+    seconds = 0.0
+    try:
+        writer = GeoParquetWriter(directory)
+        for page in iter_pages(n, PAGE):
+            start = time.perf_counter()
+            writer.write(items_to_arrow(page))
+            seconds += time.perf_counter() - start
+            del page
+        start = time.perf_counter()
+        parts = writer.close()
+        seconds += time.perf_counter() - start
+        peak = _rss_mb()
+        rows = sum(read_arrow(part).num_rows for part in parts)
+        assert rows == n, rows
+        size = sum(part.stat().st_size for part in parts) / 2**20
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "base_mb": base,
+        "parts": len(parts),
+        "disk_mb": size,
+    }
+
+
+# --- the parent: interleaved runs, markdown table ------------------------------------------
+
+
+def _run(name: str, n: int) -> dict[str, Any] | None:
+    command = [sys.executable, __file__, "--child", name, "--items", str(n)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {name}: failed ({last})", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _table(n: int, results: dict[str, list[dict[str, Any]]]) -> str:
+    medians = {
+        name: {
+            k: statistics.median(run[k] for run in runs) for k in ("seconds", "peak_mb", "base_mb")
+        }
+        for name, runs in results.items()
+        if runs
+    }
+    ref = medians.get("sg")
+    lines = [
+        f"{n:,} items, median of {max(len(r) for r in results.values())} runs",
+        "",
+        "| contender | seconds | items/s | peak RSS MB | added RSS MB | speed vs sg | added RSS"
+        " vs sg |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in medians.items():
+        added = m["peak_mb"] - m["base_mb"]
+        speed = f"{ref['seconds'] / m['seconds']:.2f}x" if ref else "-"
+        memory = f"{added / (ref['peak_mb'] - ref['base_mb']):.2f}" if ref else "-"
+        lines.append(
+            f"| {name} | {m['seconds']:.2f} | {n / m['seconds']:,.0f} | {m['peak_mb']:,.0f} |"
+            f" {added:,.0f} | {speed} | {memory} |"
+        )
+    for name, runs in results.items():
+        if name == "stream" and runs:
+            lines.append("")
+            lines.append(
+                f"stream: {runs[-1]['parts']} part files, {runs[-1]['disk_mb']:.0f} MB on disk"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
+    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.items)))
+        return
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(names) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders: {sorted(unknown)}")
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_number in range(args.repeat):
+        for name in names:
+            print(f"round {round_number + 1}: {name} ...", file=sys.stderr, flush=True)
+            result = _run(name, args.items)
+            if result is not None:
+                results[name].append(result)
+    print(_table(args.items, results))
+
+
+if __name__ == "__main__":
+    main()
