@@ -336,6 +336,7 @@ class StacServer:
         loop = self._loop = asyncio.new_event_loop()
 
         def run() -> None:
+            asyncio.set_event_loop(loop)
             try:
                 serve = asyncio.start_server(self._serve, self.host, self.port, limit=1 << 22)
                 self._server = loop.run_until_complete(serve)
@@ -412,8 +413,8 @@ class StacServer:
                     self._in_flight -= 1
                 if headers.get("connection", "").lower() == "close":
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+            pass  # the client left, sent garbage, or the server is stopping
         finally:
             writer.close()
 
