@@ -1,4 +1,4 @@
-"""Generate the sample items that ``stacfetch demo`` serves: ``stacfetch/data/demo-items.ndjson.gz``.
+"""Generate the items ``stacfetch demo`` serves: ``stacfetch/data/demo-items.ndjson.gz``.
 
 Usage::
 
@@ -283,7 +283,9 @@ def s2_item(
     }
 
 
-def ls_item(rng: random.Random, when: datetime, scene: tuple[Any, ...], case: str) -> dict[str, Any]:
+def ls_item(
+    rng: random.Random, when: datetime, scene: tuple[Any, ...], case: str
+) -> dict[str, Any]:
     """A Landsat Collection 2 Level-2 scene in the Planetary Computer shape."""
     path, row, lon, lat = scene
     sat = rng.choice(["8", "9"])

@@ -18,6 +18,7 @@ from ._events import FailureRecord
 from ._failures import FailureCollector
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
+from ._tables import read_geoparquet
 from ._types import Chunk, Entry, Interval
 
 __version__ = "0.1.0"
@@ -48,5 +49,6 @@ __all__ = [
     "aingest",
     "ingest",
     "parse_datetime",
+    "read_geoparquet",
     "temporal_split_search",
 ]

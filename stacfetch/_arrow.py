@@ -81,7 +81,12 @@ _ALWAYS = ("type", "stac_version", "id", "geometry", "bbox", "collection")
 
 @functools.cache
 def wgs84_projjson() -> dict[str, Any]:
-    """PROJJSON of EPSG:4326, as stac-geoparquet writes it (pyproj comes with geopandas)."""
+    """PROJJSON of EPSG:4326, as stac-geoparquet writes it (pyproj comes with geopandas).
+
+    Example:
+        >>> wgs84_projjson()["id"]
+        {'authority': 'EPSG', 'code': 4326}
+    """
     from pyproj import CRS
 
     projjson: dict[str, Any] = CRS.from_epsg(4326).to_json_dict()
@@ -89,7 +94,12 @@ def wgs84_projjson() -> dict[str, Any]:
 
 
 def geometry_field() -> pa.Field:
-    """The ``geometry`` field: WKB tagged ``geoarrow.wkb`` with the EPSG:4326 CRS."""
+    """The ``geometry`` field: WKB tagged ``geoarrow.wkb`` with the EPSG:4326 CRS.
+
+    Example:
+        >>> geometry_field().metadata[b"ARROW:extension:name"]
+        b'geoarrow.wkb'
+    """
     meta = {
         b"ARROW:extension:name": b"geoarrow.wkb",
         b"ARROW:extension:metadata": orjson.dumps({"crs": wgs84_projjson()}),
@@ -221,7 +231,12 @@ def _column_slow(values: list[Any]) -> tuple[pa.Array, dict[bytes, bytes] | None
 
 
 def dumps(value: Any) -> str:
-    """JSON text of a value (orjson; the standard library for ints beyond 64 bits)."""
+    """JSON text of a value (orjson; the standard library for ints beyond 64 bits).
+
+    Example:
+        >>> dumps({"a": [1, 2**70]})
+        '{"a": [1, 1180591620717411303424]}'
+    """
     try:
         return orjson.dumps(value).decode()
     except TypeError:
@@ -229,7 +244,12 @@ def dumps(value: Any) -> str:
 
 
 def json_array(values: list[Any]) -> pa.Array:
-    """A string array of the JSON text of each value (``None`` stays null)."""
+    """A string array of the JSON text of each value (``None`` stays null).
+
+    Example:
+        >>> json_array(["x", 1, None]).to_pylist()
+        ['"x"', '1', None]
+    """
     return pa.array([None if value is None else dumps(value) for value in values], pa.string())
 
 
@@ -462,7 +482,12 @@ _WKB_FIELDS = frozenset({"geometry", "proj:geometry"})
 
 
 def is_json(field: pa.Field) -> bool:
-    """Whether a field holds JSON text (see :data:`ENCODING`)."""
+    """Whether a field holds JSON text (see :data:`ENCODING`).
+
+    Example:
+        >>> is_json(pa.field("tag", pa.string(), metadata=JSON_META))
+        True
+    """
     return bool(field.metadata) and field.metadata.get(ENCODING) == JSON
 
 
@@ -483,6 +508,9 @@ def to_python(array: pa.Array | pa.ChunkedArray, field: pa.Field) -> list[Any]:
     """
     if isinstance(array, pa.ChunkedArray):
         return [value for chunk in array.chunks for value in to_python(chunk, field)]
+    if isinstance(array.type, pa.ExtensionType):  # e.g. geoarrow.wkb registered by a reader
+        array = array.storage
+        field = field.with_type(array.type)
     kind = field.type
     if is_json(field):
         return [None if text is None else orjson.loads(text) for text in array.to_pylist()]

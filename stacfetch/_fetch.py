@@ -15,8 +15,8 @@ For every entry (collection in a catalog):
 4. **Exactly once**: every item passes a (collection, id) set per entry, so boundary items,
    range items returned by several chunks, and unstable paging cannot duplicate anything.
 
-Output is a stream of :class:`Page` and :class:`ChunkEnd` records, with bounded memory: workers
-block on a bounded queue when the consumer is slower than the network.
+Output is a stream of :class:`PlanReady`, :class:`Page` and :class:`ChunkEnd` records, with
+bounded memory: workers block on a bounded queue when the consumer is slower than the network.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from ._plan import choose_chunk_target, plan_chunks, split_interval, split_remai
 from ._search import ApiInfo, SearchRequest, build_search_request, next_request, page_matched
 from ._types import Chunk, Entry, Interval
 
-__all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Page"]
+__all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"]
 
 MAX_EMPTY_PAGES = 5
 """Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
@@ -74,6 +74,14 @@ class ChunkEnd:
     chunk: Chunk
     ok: bool
     children: tuple[Chunk, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanReady:
+    """An entry's initial chunks, emitted before any of its pages (resume records them)."""
+
+    entry: Entry
+    chunks: tuple[Chunk, ...]
 
 
 @dataclasses.dataclass
@@ -104,7 +112,7 @@ class _EntryState:
     truncation_children: set[str] = dataclasses.field(default_factory=set)
 
 
-Output = Page | ChunkEnd
+Output = Page | ChunkEnd | PlanReady
 
 
 class FetchEngine:
@@ -278,6 +286,7 @@ class FetchEngine:
         error: str | None = None
         try:
             self.sink.emit(EntryPlanned(entry.key, len(state.chunks), state.total))
+            await out.put(PlanReady(entry, tuple(state.chunks)))
             queue: asyncio.Queue[Chunk] = asyncio.Queue()
             state.queue = queue
             for chunk in state.chunks:

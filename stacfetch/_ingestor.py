@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._config import IngestConfig, RetryConfig, validate_url
 from ._errors import ConfigurationError, IncompleteIngestError
 from ._events import (
+    ChunkDone,
     EntryDone,
     EntryPlanned,
     EntryStarted,
@@ -26,10 +29,10 @@ from ._events import (
     fanout,
 )
 from ._failures import FailureCollector
-from ._fetch import ChunkEnd, EntryTask, FetchEngine, Page
+from ._fetch import ChunkEnd, EntryTask, FetchEngine, Output, Page, PlanReady
 from ._http import HttpSession, origin_of
 from ._runner import run_sync
-from ._types import Chunk, Entry
+from ._types import Chunk, Entry, Interval
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["Ingestor", "aingest", "ingest"]
 
 logger = logging.getLogger("stacfetch")
+
+FLUSH_ROWS = 20_000
+"""Items per GeoParquet part in ``to_parquet`` (per entry)."""
 
 CONVERT_BATCH = 5000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
@@ -186,6 +192,8 @@ class Ingestor:
         self.strict = strict
         self.failures = FailureCollector()
         self.tracker = ProgressTracker()
+        self.output: str | None = None
+        """Where a workflow file asked the output to go (``stacfetch run`` writes there)."""
         self._seen: dict[str, set[tuple[str, str]]] = {e.key: set() for e in self.entries}
         self._tables: dict[str, list[pa.Table]] = {e.key: [] for e in self.entries}
         self._catalogs: dict[str, Any] = {}
@@ -193,6 +201,31 @@ class Ingestor:
             from ._progress import check_progress
 
             check_progress(progress)
+
+    @classmethod
+    def from_config(
+        cls, source: str | os.PathLike[str] | Mapping[str, Any], **overrides: Any
+    ) -> Ingestor:
+        """Build an Ingestor from a workflow file (YAML/JSON with ``strategy.matrix``) or dict.
+
+        Keyword ``overrides`` replace the file's arguments (e.g. ``progress=False``).
+
+        Example:
+            >>> ing = Ingestor.from_config({
+            ...     "catalog_url": "https://earth-search.aws.element84.com/v1",
+            ...     "strategy": {"matrix": [{"collection_id": "sentinel-2-l2a"}]},
+            ...     "ingest": {"concurrency": 8, "filters": {"datetime": "2024-06"}},
+            ... }, progress=False)
+            >>> [e.collection_id for e in ing.entries]
+            ['sentinel-2-l2a']
+        """
+        from ._workflow import load_workflow
+
+        spec = load_workflow(source)
+        kwargs = {**spec.ingestor_kwargs(), **overrides}
+        ing = cls(**kwargs)
+        ing.output = spec.output
+        return ing
 
     def __repr__(self) -> str:
         labels = ", ".join(e.label for e in self.entries)
@@ -231,9 +264,7 @@ class Ingestor:
         return FailureTableWidget(self.failures, on_retry=self.aretry_failed)
 
     # -- the raw stream ----------------------------------------------------------------------
-    async def _outputs(
-        self, tasks: list[EntryTask], sink: EventSink
-    ) -> AsyncIterator[Page | ChunkEnd]:
+    async def _outputs(self, tasks: list[EntryTask], sink: EventSink) -> AsyncIterator[Output]:
         api = [t for t in tasks if t.entry.source_file is None]
         files = [t for t in tasks if t.entry.source_file is not None]
         cfg = self.config
@@ -258,23 +289,23 @@ class Ingestor:
                 request_modifier=self.request_modifier,
                 catalogs=self._catalogs,
             )
-            sources: list[AsyncIterator[Page | ChunkEnd]] = []
+            sources: list[AsyncIterator[Output]] = []
             if api:
                 sources.append(engine.stream(api))
             sources.extend(self._file_stream(t, sink) for t in files)
             async for out in _merge(sources):
                 yield out
 
-    async def _file_stream(
-        self, task: EntryTask, sink: EventSink
-    ) -> AsyncIterator[Page | ChunkEnd]:
+    async def _file_stream(self, task: EntryTask, sink: EventSink) -> AsyncIterator[Output]:
         from ._sources import aiter_source_pages
 
         entry = task.entry
         assert entry.source_file is not None
         seen = task.seen if task.seen is not None else set()
+        chunk = Chunk.make(entry, Interval(None, None))
         sink.emit(EntryStarted(entry.key, entry.label))
         sink.emit(EntryPlanned(entry.key, 1, None))
+        yield PlanReady(entry, (chunk,))
         total = 0
         async for page in aiter_source_pages(entry.source_file, page_size=self.config.limit):
             new = []
@@ -290,21 +321,19 @@ class Ingestor:
             sink.emit(PageFetched(entry.key, "file", len(new), len(page) - len(new)))
             if new:
                 yield Page(entry, "file", new)
+        sink.emit(ChunkDone(entry.key, chunk.chunk_id, total))
+        yield ChunkEnd(entry, chunk, ok=True)
         sink.emit(EntryDone(entry.key, total, 0))
 
-    def _tasks(self, chunks: Mapping[str, list[Chunk]] | None = None) -> list[EntryTask]:
+    def _tasks(self, plan: Mapping[str, list[Chunk] | None] | None = None) -> list[EntryTask]:
+        """Tasks for every entry (``plan`` None), or per entry: None = plan afresh, a list =
+        exactly these chunks, missing or empty = nothing to do."""
         tasks = []
         for e in self.entries:
-            if chunks is not None and not chunks.get(e.key):
+            chunks = None if plan is None else plan.get(e.key, [])
+            if chunks is not None and not chunks:
                 continue
-            tasks.append(
-                EntryTask(
-                    e,
-                    self.config.filters,
-                    chunks=None if chunks is None else chunks[e.key],
-                    seen=self._seen[e.key],
-                )
-            )
+            tasks.append(EntryTask(e, self.config.filters, chunks=chunks, seen=self._seen[e.key]))
         return tasks
 
     async def stream(self) -> AsyncIterator[dict[str, Any]]:
@@ -411,10 +440,12 @@ class Ingestor:
         renderer = self._make_renderer()
         return run_sync(lambda: self._aingest(renderer))
 
-    def _failed_chunks(self) -> dict[str, list[Chunk]]:
-        chunks: dict[str, list[Chunk]] = {}
+    def _failed_chunks(self) -> dict[str, list[Chunk] | None]:
+        chunks: dict[str, list[Chunk] | None] = {}
         for chunk in self.failures.chunks:
-            chunks.setdefault(chunk.entry.key, []).append(chunk)
+            listed = chunks.setdefault(chunk.entry.key, [])
+            assert listed is not None
+            listed.append(chunk)
         return chunks
 
     async def aretry_failed(self) -> gpd.GeoDataFrame:
@@ -442,6 +473,130 @@ class Ingestor:
         """
         renderer = self._make_renderer()
         return run_sync(lambda: self._aretry(renderer))
+
+    # -- GeoParquet output with resume ---------------------------------------------------------
+    def _signature(self) -> dict[str, Any]:
+        return {
+            "entries": [e.key for e in self.entries],
+            "filters": self.config.filters.model_dump(mode="json", exclude_none=True),
+        }
+
+    def to_parquet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        rows_per_part: int = FLUSH_ROWS,
+    ) -> Path:
+        """Stream every item to a GeoParquet dataset (a directory of parts) with bounded memory.
+
+        Killed at any moment, the same call resumes: chunks already on disk are skipped and the
+        result is exactly the set of an uninterrupted run (see ``_resume``). Read it back with
+        :func:`stacfetch.read_geoparquet` (or geopandas/DuckDB/rustac on the directory).
+
+        Example:
+            >>> ing.to_parquet("s2-alps.parquet")  # doctest: +SKIP
+            PosixPath('s2-alps.parquet')
+        """
+        renderer = self._make_renderer()
+        return run_sync(lambda: self._to_parquet(path, overwrite, rows_per_part, renderer))
+
+    async def ato_parquet(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        rows_per_part: int = FLUSH_ROWS,
+    ) -> Path:
+        """Async twin of :meth:`to_parquet`."""
+        return await self._to_parquet(path, overwrite, rows_per_part, self._make_renderer())
+
+    async def _to_parquet(
+        self, path: str | os.PathLike[str], overwrite: bool, rows_per_part: int, renderer: Any
+    ) -> Path:
+        if (
+            isinstance(rows_per_part, bool)
+            or not isinstance(rows_per_part, int)
+            or rows_per_part < 1
+        ):
+            raise ConfigurationError(
+                f"rows_per_part: must be an integer >= 1, got {rows_per_part!r}"
+            )
+        import pyarrow.parquet as pq
+
+        from ._resume import Manifest
+        from ._tables import items_to_arrow, write_geoparquet
+
+        manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
+        index = {e.key: i for i, e in enumerate(self.entries)}
+        for i, files in manifest.parts().items():
+            if i < len(self.entries):
+                seen = self._seen[self.entries[i].key]
+                for file in files:
+                    keys = pq.read_table(file, columns=["collection", "id"])
+                    seen.update(
+                        zip(
+                            keys.column("collection").to_pylist(),
+                            keys.column("id").to_pylist(),
+                            strict=True,
+                        )
+                    )
+        plan = {e.key: manifest.pending(i) for i, e in enumerate(self.entries)}
+        tasks = self._tasks(plan)
+        sink = self._sink(renderer)
+        Job = tuple[int, list[dict[str, Any]], list[tuple[Chunk, tuple[Chunk, ...]]]]
+        jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2)
+
+        def write(i: int, items: list[dict[str, Any]]) -> None:
+            table = items_to_arrow(items)
+            write_geoparquet(table, manifest.path / f"{manifest.next_part_name(i)}.parquet")
+
+        async def writer() -> None:
+            while (job := await jobs.get()) is not None:
+                i, items, ends = job
+                if items:
+                    await asyncio.to_thread(write, i, items)
+                manifest.record_done(i, ends)
+                await asyncio.to_thread(manifest.save)
+
+        buffers: dict[int, list[dict[str, Any]]] = {}
+        ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
+        writing = asyncio.ensure_future(writer())
+        try:
+            async for out in self._outputs(tasks, sink):
+                if writing.done():
+                    writing.result()  # surface a write error now
+                i = index[out.entry.key]
+                if isinstance(out, PlanReady):
+                    manifest.record_plan(i, out.chunks)
+                elif isinstance(out, ChunkEnd):
+                    if out.ok:
+                        ends.setdefault(i, []).append((out.chunk, out.children))
+                else:
+                    cid = out.entry.collection_id
+                    for item in out.items:
+                        if cid and not item.get("collection"):
+                            item["collection"] = cid
+                    buffer = buffers.setdefault(i, [])
+                    buffer.extend(out.items)
+                    if len(buffer) >= rows_per_part:
+                        await jobs.put((i, buffers.pop(i), ends.pop(i, [])))
+            for i in sorted(set(buffers) | set(ends)):
+                await jobs.put((i, buffers.pop(i, []), ends.pop(i, [])))
+            await jobs.put(None)
+            await writing
+        finally:
+            writing.cancel()
+            self._finish(sink, renderer)
+        pending = any(manifest.pending(i) for i in range(len(self.entries)))
+        manifest.set_complete(not pending and not self.failures)
+        if self.strict and self.failures:
+            raise IncompleteIngestError(
+                f"{len(self.failures)} chunk(s) failed; run the same call again (or "
+                "retry_failed()) to fetch them",
+                self.failures,
+            )
+        return manifest.path
 
 
 async def _merge(sources: list[AsyncIterator[Any]]) -> AsyncIterator[Any]:

@@ -193,7 +193,7 @@ def _parse(params: dict[str, Any], method: str, limits: tuple[int, int]) -> _Sea
     try:
         bbox = listed("bbox")
         box = _box(bbox) if bbox else None
-        limit = int(params.get("limit") or limits[0])
+        limit = int(limits[0] if params.get("limit") in (None, "") else params["limit"])
         lo, hi = _interval(params.get("datetime"))
         token = params.get("token")
         after: Key | None = None

@@ -48,10 +48,13 @@ __all__ = [
     "arrow_to_geodataframe",
     "concat_tables",
     "conform",
+    "conform_table",
+    "items_to_arrow",
     "items_to_geodataframe",
     "read_arrow",
     "read_geoparquet",
     "unify_fields",
+    "unify_schemas",
     "write_geoparquet",
 ]
 
@@ -232,7 +235,18 @@ def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly ``schema`` (from :func:`unify_schemas`): missing columns are
-    null, types converted."""
+    null, types converted.
+
+    Example:
+        >>> schema = pa.schema([("a", pa.float64()), ("b", pa.string())])
+        >>> conform_table(pa.table({"a": [1]}), schema)
+        pyarrow.Table
+        a: double
+        b: string
+        ----
+        a: [[1]]
+        b: [[null]]
+    """
     if table.schema.equals(schema, check_metadata=True):
         return table
     item_level = _item_level([schema])
@@ -286,7 +300,12 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     position = table.column_names.index("geometry")
-    wkb = table.column("geometry").to_numpy(zero_copy_only=False)
+    column = table.column("geometry")
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array(
+            [chunk.storage for chunk in column.chunks], column.type.storage_type
+        )
+    wkb = column.to_numpy(zero_copy_only=False)
     rest = table.remove_column(position)
 
     def dtype(kind: pa.DataType) -> Any:
@@ -333,7 +352,7 @@ def items_to_geodataframe(items: Sequence[dict[str, Any]]) -> geopandas.GeoDataF
 # --- GeoParquet ----------------------------------------------------------------------------
 
 
-def geoparquet_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+def _geoparquet_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     """The ``geo`` and ``stac-geoparquet`` file metadata for a table of this schema."""
     column: dict[str, Any] = {
         "encoding": "WKB",
@@ -359,7 +378,7 @@ def _has_empty_struct(kind: pa.DataType) -> bool:
     return _is_list(kind) and _has_empty_struct(kind.value_type)
 
 
-def parquet_ready(table: pa.Table) -> pa.Table:
+def _parquet_ready(table: pa.Table) -> pa.Table:
     """``table`` as Parquet can store it, with GeoParquet metadata.
 
     Parquet cannot store a struct without fields: an all-empty ``assets`` column is dropped
@@ -375,7 +394,7 @@ def parquet_ready(table: pa.Table) -> pa.Table:
         else:
             values = json_array(to_python(table.column(index), field))
             table = table.set_column(index, _json_field(field), values)
-    return table.replace_schema_metadata(geoparquet_metadata(table.schema))
+    return table.replace_schema_metadata(_geoparquet_metadata(table.schema))
 
 
 def write_geoparquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
@@ -391,7 +410,7 @@ def write_geoparquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
     try:
-        pq.write_table(parquet_ready(table), temp, compression="zstd")
+        pq.write_table(_parquet_ready(table), temp, compression="zstd")
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
@@ -511,13 +530,13 @@ class GeoParquetWriter:
 
     def _flush(self, rows: int) -> list[Path]:
         room = self.rows_per_part - self._part_rows if self._writer else self.rows_per_part
-        group = parquet_ready(self._take(min(rows, room)))
+        group = _parquet_ready(self._take(min(rows, room)))
         done: list[Path] = []
         if self._schema is not None:
             unified = unify_schemas([self._schema, group.schema])
             if not unified.equals(self._schema, check_metadata=True):
                 done += self._finish()
-            group = conform_table(group, unified.with_metadata(geoparquet_metadata(unified)))
+            group = conform_table(group, unified.with_metadata(_geoparquet_metadata(unified)))
         if self._writer is None:
             self._schema = group.schema
             self._temp = self.path / f".part-{self._next:05d}.parquet.tmp"

@@ -163,6 +163,37 @@ class Chunk:
         text = f"{self.entry.key}|{self.interval.to_param()}|{self.filters_json}"
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (for manifests and other processes); see :meth:`from_dict`.
+
+        Example:
+            >>> c = Chunk.make(Entry("https://x", "c1"), Interval(None, None))
+            >>> Chunk.from_dict(c.to_dict()) == c
+            True
+        """
+        return {
+            "catalog_url": self.entry.catalog_url,
+            "collection_id": self.entry.collection_id,
+            "source_file": self.entry.source_file,
+            "start": format_instant(self.interval.start) if self.interval.start else None,
+            "end": format_instant(self.interval.end) if self.interval.end else None,
+            "filters": self.filters_json,
+            "parent_id": self.parent_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chunk:
+        """Rebuild a chunk from :meth:`to_dict` output."""
+
+        def parse(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+        entry = Entry(data["catalog_url"], data["collection_id"], data.get("source_file"))
+        interval = Interval(parse(data["start"]), parse(data["end"]))
+        return cls(entry, interval, data.get("filters") or "{}", data.get("parent_id"))
+
     def with_interval(self, interval: Interval) -> Chunk:
         """A child chunk covering ``interval`` with the same entry and filters."""
         return Chunk(self.entry, interval, self.filters_json, self.chunk_id)
