@@ -139,6 +139,7 @@ class FetchEngine:
         headers: Mapping[str, str] | None = None,
         request_modifier: Callable[[Any], Any] | None = None,
         catalogs: dict[str, tuple[ApiInfo, Any]] | None = None,
+        local_splits: bool = True,
     ) -> None:
         self.http = http
         self.sink = sink
@@ -152,6 +153,9 @@ class FetchEngine:
         self.request_modifier = request_modifier
         self.catalogs: dict[str, tuple[ApiInfo, Any]] = catalogs if catalogs is not None else {}
         self._catalog_locks: dict[str, asyncio.Lock] = {}
+        self.local_splits = local_splits
+        """False: split remainders are only reported (``ChunkEnd.children``), for a scheduler
+        elsewhere (Dask) to run; True: this engine's workers run them."""
 
     # -- discovery and planning ---------------------------------------------------------
     async def _catalog(self, url: str) -> tuple[ApiInfo, Any]:
@@ -174,13 +178,13 @@ class FetchEngine:
             raise StacfetchError(f"entry {entry.key} has no catalog_url/collection_id")
         state = _EntryState(task, seen=task.seen if task.seen is not None else set())
         state.api, client = await self._catalog(entry.catalog_url)
-        state.info = await asyncio.to_thread(
-            read_collection, client, state.api, entry.collection_id
-        )
-        if task.chunks is not None:
+        if task.chunks is not None:  # re-running known chunks: the entry was checked when planned
             state.chunks = list(task.chunks)
             state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
             return state
+        state.info = await asyncio.to_thread(
+            read_collection, client, state.api, entry.collection_id
+        )
         await self._plan(state)
         return state
 
@@ -476,7 +480,8 @@ class FetchEngine:
         for child in children:
             if truncation:
                 state.truncation_children.add(child.chunk_id)
-            state.queue.put_nowait(child)
+            if self.local_splits:
+                state.queue.put_nowait(child)
         self.sink.emit(ChunkSplit(state.task.entry.key, chunk.chunk_id, len(children)))
         self.sink.emit(ChunkDone(state.task.entry.key, chunk.chunk_id, 0))
         return children

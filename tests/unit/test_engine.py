@@ -14,8 +14,9 @@ from stacfetch import FailureCollector, IngestFilters, RetryConfig
 from stacfetch._events import ChunkSplit, Event, ProgressTracker, fanout
 from stacfetch._fetch import ChunkEnd, EntryTask, FetchEngine, Page
 from stacfetch._http import HttpSession, origin_of
+from stacfetch._plan import plan_chunks
 from stacfetch._search import ApiInfo
-from stacfetch._types import Entry
+from stacfetch._types import Entry, Interval
 
 from .fakeapi import ROOT, FakeApi, make_items
 
@@ -72,7 +73,7 @@ async def run(
         async for out in engine.stream(tasks):
             if isinstance(out, Page):
                 items.extend(out.items)
-            else:
+            elif isinstance(out, ChunkEnd):
                 ends.append(out)
     return items, failures, events, ends
 
@@ -183,6 +184,41 @@ async def test_two_entries_interleave_and_stay_separate() -> None:
     by = collections.Counter(it["collection"] for it in items)
     assert by == {"a": len(reference(api, "a")), "b": len(reference(api, "b"))}
     assert not failures
+
+
+async def test_remote_splits_are_reported_not_run() -> None:
+    api = FakeApi(ITEMS, counts=False)
+    failures = FailureCollector()
+    ends: list[ChunkEnd] = []
+    items: list[dict[str, Any]] = []
+    async with HttpSession(
+        RetryConfig(),
+        max_concurrency=8,
+        transport=httpx.MockTransport(api),
+        trusted_origins={origin_of(ROOT)},
+    ) as http:
+        engine = FetchEngine(
+            http,
+            sink=ProgressTracker(),
+            failures=failures,
+            workers=8,
+            limit=10,
+            catalogs={ROOT: (API, None)},
+            local_splits=False,
+        )
+        whole = Interval(datetime(2019, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
+        chunk = plan_chunks(Entry(ROOT, "a"), whole, {}, 1, now=datetime(2022, 1, 1, tzinfo=UTC))
+        async for out in engine.stream(
+            [EntryTask(Entry(ROOT, "a"), IngestFilters(), chunks=chunk)]
+        ):
+            if isinstance(out, Page):
+                items.extend(out.items)
+            elif isinstance(out, ChunkEnd):
+                ends.append(out)
+    children = [c for e in ends for c in e.children]
+    assert children  # reported for a scheduler elsewhere to run
+    assert len(items) < 600  # ... and not run here
+    assert all(c.parent_id for c in children)
 
 
 async def test_ids_search_is_chunked_by_ids() -> None:
