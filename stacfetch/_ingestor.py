@@ -45,7 +45,7 @@ logger = logging.getLogger("stacfetch")
 FLUSH_ROWS = 20_000
 """Items per GeoParquet part in ``to_parquet`` (per entry)."""
 
-CONVERT_BATCH = 5000
+CONVERT_BATCH = 2000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
 
 _FILTER_KEYS = ("bbox", "datetime", "intersects", "query", "filter", "filter_lang", "ids", "sortby")

@@ -8,8 +8,9 @@ as the raw dicts an API would have sent, in pages.
 Parquet rows are turned back into items exactly (see :mod:`stacfetch._arrow` for the marks
 that make it exact), with two conventions of the layout: a null value and a missing key are
 the same (so a ``null`` property comes back absent), except ``geometry`` and
-``properties.datetime``, which STAC requires and which are always present (possibly null);
-and timestamps come back as RFC 3339 UTC strings (``...Z``), whatever form they were sent in.
+``properties.datetime``, which STAC requires and which are always present (possibly null), and
+``assets``, ``{}`` when the file has no assets column (stac-geoparquet drops an all-empty one);
+timestamps come back as RFC 3339 UTC strings (``...Z``), whatever form they were sent in.
 """
 
 from __future__ import annotations

@@ -130,13 +130,17 @@ def test_every_real_file_converts_and_keeps_every_key(path: Path) -> None:
 
 @pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.stem)
 def test_schema_matches_stac_geoparquet(path: Path) -> None:
-    sga = pytest.importorskip("stac_geoparquet.arrow")
+    import stac_geoparquet.arrow as sga
+
     items = load(path)
+    ours = items_to_arrow(items)
+    assert ours.num_rows == len(items)
     try:
         reference = sga.parse_stac_items_to_arrow(items).read_all()
     except Exception:  # stac-geoparquet fails on this file (no geometry, odd MultiPolygon...)
-        pytest.skip("stac-geoparquet cannot convert this file")
-    ours = items_to_arrow(items)
+        # we still convert it, and every item comes back
+        assert len(table_to_items(ours)) == len(items)
+        return
     assert set(ours.column_names) == set(reference.column_names)
     for field in reference.schema:
         want = plain(field.type)
