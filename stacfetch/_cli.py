@@ -12,8 +12,9 @@ Usage::
     stacfetch --version
 
 Without ``-o`` the result is summarised (rows per collection, columns, time span); with it,
-GeoParquet is written by ``Ingestor.to_parquet``. See :mod:`stacfetch._workflow` for the
-workflow file layout.
+GeoParquet is written by ``Ingestor.to_parquet``: a directory of part files that the same
+command resumes after an interruption or failed chunks (``--overwrite`` starts afresh).
+See :mod:`stacfetch._workflow` for the workflow file layout.
 
 Exit codes: 0 success; 1 when chunks failed (the output then holds what was fetched, unless
 ``--strict``) or the server could not be used; 2 for usage and configuration errors (the
@@ -32,11 +33,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 from ._errors import ConfigurationError, IncompleteIngestError, StacfetchError
 
-__all__ = ["build_parser", "describe_frame", "main"]
+__all__ = ["build_parser", "describe_frame", "describe_output", "main"]
 
 logger = logging.getLogger("stacfetch")
 
@@ -177,7 +178,16 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="progress bars on stderr (default: when stderr is a terminal)",
     )
     out.add_argument(
-        "--strict", action="store_true", help="write nothing and exit 1 if any chunk failed"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier stacfetch output at -o (default: resume it, fetching only "
+        "what is missing)",
+    )
+    out.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, no result summary) if any chunk failed; with -o the partial "
+        "output stays, marked incomplete",
     )
     out.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
 
@@ -275,7 +285,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from ._ingestor import Ingestor
 
     ing = Ingestor(args.url, **_ingest_kwargs(args))
-    return _execute(ing, args.output)
+    return _execute(ing, args.output, overwrite=args.overwrite)
 
 
 def _ingest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -388,37 +398,84 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ing = Ingestor(**kwargs, strict=args.strict)
     if spec.name:
         print(f"stacfetch: running workflow {spec.name!r} ({len(ing.entries)} entries)")
-    return _execute(ing, args.output or spec.output)
+    return _execute(ing, args.output or spec.output, overwrite=args.overwrite)
 
 
 # -- shared ------------------------------------------------------------------------------------
-def _execute(ing: Any, output: str | None, *, out: IO[str] | None = None) -> int:
+def _execute(ing: Any, output: str | os.PathLike[str] | None, *, overwrite: bool = False) -> int:
     """Run ``ing`` to GeoParquet (``output``) or a GeoDataFrame; print the summaries."""
     from ._terminal import format_summary
 
-    out = out or sys.stdout
-    path: str | None = None
+    path: Any = None
     frame: Any = None
     try:
         if output:
-            path = ing.to_parquet(output)
+            path = ing.to_parquet(output, overwrite=overwrite)
         else:
             frame = ing.ingest()
-    except IncompleteIngestError as exc:
-        print(format_summary(ing.tracker, ing.failures), file=out)
-        _error(f"{exc} (--strict: nothing was written)")
+    except IncompleteIngestError:
+        print(format_summary(ing.tracker, ing.failures))
+        if output:
+            _error(
+                f"{_failed(ing)}; {output} is incomplete (--strict); run the same command "
+                "again to fetch only what is missing"
+            )
+        else:
+            _error(f"{_failed(ing)} (--strict: no result)")
         return EXIT_FAILED
-    print(format_summary(ing.tracker, ing.failures), file=out)
+    print(format_summary(ing.tracker, ing.failures))
     if path is not None:
-        items = sum(p.items for p in ing.tracker.entries.values())
-        print(f"wrote {items:,} items to {path}", file=out)
+        fetched = sum(p.items for p in ing.tracker.entries.values())
+        print(describe_output(path, fetched))
     elif frame is not None:
-        print(describe_frame(frame), file=out)
+        print(describe_frame(frame))
     if ing.failures:
-        noun = "chunk" if len(ing.failures) == 1 else "chunks"
-        _error(f"{len(ing.failures)} {noun} failed; the result is incomplete")
+        hint = "; run the same command again to fetch only what is missing" if output else ""
+        _error(f"{_failed(ing)}; the result is incomplete{hint}")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _failed(ing: Any) -> str:
+    n = len(ing.failures)
+    return f"{n} {'chunk' if n == 1 else 'chunks'} failed"
+
+
+def describe_output(path: str | os.PathLike[str], fetched: int | None = None) -> str:
+    """One line about a GeoParquet output (a file or a directory of parts): items per collection.
+
+    ``fetched`` is how many items this run wrote; when the output holds more (a resumed run),
+    both numbers are given.
+
+    Example:
+        >>> import tempfile, geopandas
+        >>> from shapely.geometry import Point
+        >>> out = tempfile.mkdtemp()
+        >>> geopandas.GeoDataFrame({"collection": ["a", "a", "b"]}, geometry=[Point(0, 0)] * 3,
+        ...                        crs=4326).to_parquet(f"{out}/part-0.parquet")
+        >>> describe_output(out, 3).replace(out, "OUT")
+        'wrote 3 items to OUT (a 2, b 1)'
+    """
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(root.glob("*.parquet"))
+    counts: dict[str, int] = {}
+    total = 0
+    for file in files:
+        meta = pq.ParquetFile(file)
+        total += meta.metadata.num_rows
+        if "collection" in meta.schema_arrow.names:
+            column = pq.read_table(file, columns=["collection"]).column("collection")
+            for name in column.to_pylist():
+                counts[str(name)] = counts.get(str(name), 0) + 1
+    per = ", ".join(f"{name} {n:,}" for name, n in counts.items())
+    detail = f" ({per})" if per else ""
+    if fetched is None or fetched == total:
+        return f"wrote {total:,} items to {path}{detail}"
+    return f"wrote {fetched:,} new items to {path}; it holds {total:,} items{detail}"
 
 
 def describe_frame(frame: Any) -> str:
@@ -518,7 +575,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             kwargs = spec.ingestor_kwargs()
             kwargs["progress"] = _progress(args.progress)
             ing = Ingestor(**kwargs)
-            code = _execute(ing, output)
+            code = _execute(ing, output, overwrite=True)  # a fresh demo output every time
         finally:
             if timer is not None:
                 timer.cancel()

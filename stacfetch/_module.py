@@ -108,12 +108,12 @@ class RequestSplitter:
 
     Example:
         >>> splitter = RequestSplitter(IngestConfig(collection_id="c", concurrency=4))
-        >>> [c.interval.to_param() for c in splitter.generate_chunks("2024-01-01/2024-01-02")]
-        ... # doctest: +NORMALIZE_WHITESPACE
+        >>> chunks = splitter.generate_chunks("2024-01-01T00:00:00Z/2024-01-02T00:00:00Z")
+        >>> [c.interval.to_param() for c in chunks]  # doctest: +NORMALIZE_WHITESPACE
         ['2024-01-01T00:00:00Z/2024-01-01T06:00:00Z',
          '2024-01-01T06:00:00Z/2024-01-01T12:00:00Z',
          '2024-01-01T12:00:00Z/2024-01-01T18:00:00Z',
-         '2024-01-01T18:00:00Z/2024-01-02T23:59:59.999999Z']
+         '2024-01-01T18:00:00Z/2024-01-02T00:00:00Z']
     """
 
     def __init__(self, config: IngestConfig, entry: Entry | None = None) -> None:

@@ -272,26 +272,28 @@ def test_failed_chunks_exit_1_with_a_failure_summary(capsys: pytest.CaptureFixtu
     assert "incomplete" in err
 
 
-def test_strict_writes_nothing(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_strict_exits_1_and_says_the_output_is_incomplete(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    calls: list[str] = []
-
-    def to_parquet(self: Ingestor, path: str) -> str:
-        calls.append(path)
-        self.ingest()  # raises IncompleteIngestError under --strict
-        return path
-
-    monkeypatch.setattr(Ingestor, "to_parquet", to_parquet, raising=False)
+    out_path = tmp_path / "x.parquet"
     with StacServer(make_items("a", 50)) as srv:
         srv.fail_when(lambda search: True)
-        out_path = tmp_path / "x.parquet"
-        code, _, err = run(
+        code, out, err = run(
             capsys, "ingest", srv.url, "-c", "a", "--retries", "0", "--strict", "-o", str(out_path)
         )
     assert code == 1
-    assert "nothing was written" in err
-    assert not out_path.exists()
+    assert "failed" in out
+    assert f"{out_path} is incomplete (--strict)" in err
+    assert "run the same command again" in err
+
+
+def test_strict_without_output_prints_no_result(capsys: pytest.CaptureFixture[str]) -> None:
+    with StacServer(make_items("a", 50)) as srv:
+        srv.fail_when(lambda search: True)
+        code, out, err = run(capsys, "ingest", srv.url, "-c", "a", "--retries", "0", "--strict")
+    assert code == 1
+    assert "columns:" not in out
+    assert "--strict: no result" in err
 
 
 def test_output_goes_through_to_parquet(
@@ -300,19 +302,29 @@ def test_output_goes_through_to_parquet(
     server: StacServer,
     tmp_path: Path,
 ) -> None:
-    calls: list[str] = []
+    calls: list[tuple[str, dict[str, Any]]] = []
+    real = Ingestor.to_parquet
 
-    def to_parquet(self: Ingestor, path: str) -> str:
-        calls.append(path)
-        self.ingest()
-        return path
+    def to_parquet(self: Ingestor, path: str, **kwargs: Any) -> Any:
+        calls.append((path, kwargs))
+        return real(self, path, **kwargs)
 
-    monkeypatch.setattr(Ingestor, "to_parquet", to_parquet, raising=False)
+    monkeypatch.setattr(Ingestor, "to_parquet", to_parquet)
     target = str(tmp_path / "out.parquet")
     code, out, _ = run(capsys, "ingest", server.url, "-c", "a", "-o", target, "--no-progress")
     assert code == 0
-    assert calls == [target]
-    assert f"wrote 120 items to {target}" in out
+    assert calls == [(target, {"overwrite": False})]
+    assert f"wrote 120 items to {target} (a 120)" in out
+    code, out, _ = run(capsys, "ingest", server.url, "-c", "a", "-o", target, "--no-progress")
+    assert code == 0  # the same command again: resumed, nothing left to fetch
+    assert f"wrote 0 new items to {target}; it holds 120 items (a 120)" in out
+    code, out, _ = run(capsys, "ingest", server.url, "-c", "a", "-o", target, "--overwrite")
+    assert code == 0
+    assert calls[-1] == (target, {"overwrite": True})
+    assert f"wrote 120 items to {target} (a 120)" in out
+    code, _, err = run(capsys, "ingest", server.url, "-c", "b", "-o", target, "--no-progress")
+    assert code == 2  # another search's output: refused, with the reason
+    assert "different search" in err
 
 
 def test_verbose_logs_and_cleans_up(capsys: pytest.CaptureFixture[str], server: StacServer) -> None:
