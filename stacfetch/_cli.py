@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -145,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--items", type=int, metavar="N", help="serve N items (default: all)")
-    demo.add_argument("--out", metavar="PATH", help=f"GeoParquet output (default: {DEMO_OUT})")
+    demo.add_argument(
+        "--out",
+        metavar="PATH",
+        help=f"GeoParquet output, replaced if it exists (default: {DEMO_OUT})",
+    )
     demo.add_argument(
         "--workflow",
         metavar="FILE",
@@ -156,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--flaky",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="answer 503 to searches within May-July 2023 for the first seconds, to show the "
-        "retries (default: on)",
+        help="pages of items within May-July 2023 fail once (503) before they are served, to "
+        "show the retries (default: on)",
     )
     demo.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars"
@@ -521,9 +524,9 @@ def describe_frame(frame: Any) -> str:
 
 # -- demo ------------------------------------------------------------------------------------
 FLAKY_WINDOW = ("2023-05-01", "2023-07-31")
-"""``stacfetch demo --flaky``: searches inside this window answer 503 for a while..."""
-FLAKY_SECONDS = 1.5
-"""...this many seconds, after which the server heals and the retries succeed."""
+"""``stacfetch demo --flaky``: every page inside this window fails ``FLAKY_TIMES`` times..."""
+FLAKY_TIMES = 1
+"""...with a 503 before it succeeds: transient errors that the retries overcome."""
 DEMO_WORKFLOW: dict[str, Any] = {
     "name": "stacfetch-demo",
     "catalog_url": "${STACFETCH_CATALOG_URL}",
@@ -541,7 +544,7 @@ DEMO_WORKFLOW: dict[str, Any] = {
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._datetimes import parse_instant
-    from ._demo import DEMO_COLLECTIONS, demo_items, demo_server, within_window
+    from ._demo import DEMO_COLLECTIONS, demo_items, demo_server, first_attempts, within_window
     from ._ingestor import Ingestor
     from ._workflow import load_workflow
 
@@ -559,26 +562,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"stacfetch demo: a local STAC API at {server.url} serves {len(items):,} items of "
             f"{' and '.join(DEMO_COLLECTIONS)} (offline)"
         )
-        timer = None
         if args.flaky:
             start = parse_instant(FLAKY_WINDOW[0])
             end = parse_instant(FLAKY_WINDOW[1], end=True)
-            server.fail_when(within_window(start, end))
+            inside = within_window(start, end)
+
+            def page_inside(search: dict[str, Any]) -> bool:  # item pages, not count probes
+                return (search.get("limit") or 0) > 1 and inside(search)
+
+            server.fail_when(first_attempts(page_inside, times=FLAKY_TIMES))
             print(
-                f"stacfetch demo: searches within {FLAKY_WINDOW[0]}..{FLAKY_WINDOW[1]} answer 503 "
-                f"for the first {FLAKY_SECONDS:g} s, to show the retries (--no-flaky: off)"
+                f"stacfetch demo: every page of items within {FLAKY_WINDOW[0]}..{FLAKY_WINDOW[1]} "
+                f"fails {'once' if FLAKY_TIMES == 1 else f'{FLAKY_TIMES} times'} (503) before "
+                "it is served, to show the retries "
+                "(--no-flaky: off)"
             )
-            timer = threading.Timer(FLAKY_SECONDS, server.heal)
-            timer.daemon = True
-            timer.start()
-        try:
-            kwargs = spec.ingestor_kwargs()
-            kwargs["progress"] = _progress(args.progress)
-            ing = Ingestor(**kwargs)
-            code = _execute(ing, output, overwrite=True)  # a fresh demo output every time
-        finally:
-            if timer is not None:
-                timer.cancel()
+        kwargs = spec.ingestor_kwargs()
+        kwargs["progress"] = _progress(args.progress)
+        ing = Ingestor(**kwargs)
+        code = _execute(ing, output, overwrite=True)  # a fresh demo output every time
     fetched = sum(p.items for p in ing.tracker.entries.values())
     if code == EXIT_OK and args.workflow is None:
         verdict = "every item exactly once" if fetched == len(items) else "MISMATCH"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib import resources
@@ -43,6 +44,9 @@ __all__ = [
     "DemoServer",
     "demo_items",
     "demo_server",
+    "first_attempts",
+    "overlaps_window",
+    "within_window",
 ]
 
 DEMO_COLLECTIONS: tuple[str, ...] = ("sentinel-2-l2a", "landsat-c2-l2")
@@ -167,6 +171,31 @@ def within_window(start: datetime, end: datetime) -> Callable[[dict[str, Any]], 
         return bool(start <= window[0] and window[1] <= end)
 
     return predicate
+
+
+def first_attempts(
+    predicate: Callable[[dict[str, Any]], bool], times: int = 2
+) -> Callable[[dict[str, Any]], bool]:
+    """Wrap a :meth:`StacServer.fail_when` predicate so that each matching search fails only
+    its first ``times`` attempts: transient errors, which retries overcome, whatever the timing.
+
+    Example:
+        >>> flaky = first_attempts(lambda search: True, times=2)
+        >>> [flaky({"datetime": None, "token": None}) for _ in range(3)]
+        [True, True, False]
+    """
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def wrapped(search: dict[str, Any]) -> bool:
+        if not predicate(search):
+            return False
+        key = repr(sorted(search.items()))
+        with lock:
+            attempts[key] = attempts.get(key, 0) + 1
+            return attempts[key] <= times
+
+    return wrapped
 
 
 def demo_server(

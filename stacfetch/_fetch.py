@@ -400,7 +400,7 @@ class FetchEngine:
             self.failures.add(record)
             self.sink.emit(ChunkFailed(key, record))
 
-        while req is not None:
+        while req is not None and not state.stop:
             seen_requests.add(req.fingerprint())
             try:
                 page = await self.http.get_json(req, on_retry=on_retry)
@@ -424,6 +424,8 @@ class FetchEngine:
                 matched = page_matched(page)
             returned += len(features)
             new = self._dedup(state, features)
+            if self.max_items is not None:
+                new = new[: max(0, self.max_items - state.items)]
             delivered += len(new)
             state.items += len(new)
             self.sink.emit(PageFetched(key, cid, len(new), len(features) - len(new), matched))

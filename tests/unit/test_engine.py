@@ -226,3 +226,29 @@ async def test_ids_search_is_chunked_by_ids() -> None:
     wanted = [f"a-{i:05d}" for i in range(0, 600, 7)]
     items, _, _, _ = await run(api, {"ids": wanted}, limit=10)
     assert sorted(it["id"] for it in items) == sorted(wanted)
+
+
+async def test_max_items_is_exact() -> None:
+    api = FakeApi(ITEMS, counts=False)
+    failures = FailureCollector()
+    items: list[dict[str, Any]] = []
+    async with HttpSession(
+        RetryConfig(),
+        max_concurrency=8,
+        transport=httpx.MockTransport(api),
+        trusted_origins={origin_of(ROOT)},
+    ) as http:
+        engine = FetchEngine(
+            http,
+            sink=ProgressTracker(),
+            failures=failures,
+            workers=8,
+            limit=7,
+            catalogs={ROOT: (API, FakeClient(api))},
+            max_items=50,
+        )
+        async for out in engine.stream([EntryTask(Entry(ROOT, "a"), IngestFilters())]):
+            if isinstance(out, Page):
+                items.extend(out.items)
+    assert len(items) == 50
+    assert len({it["id"] for it in items}) == 50
