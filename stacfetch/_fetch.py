@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._config import IngestFilters
@@ -55,6 +55,8 @@ __all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"
 MAX_EMPTY_PAGES = 5
 """Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
 MAX_SPLIT_PIECES = 16
+MIN_BISECT_WIDTH = timedelta(seconds=1)
+"""Count-based planning stops halving below this width: denser items are paged instead."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,6 +241,11 @@ class FetchEngine:
             out.append(chunk)  # still fetched: cheap, and guards against estimated counts
             return
         if count <= state.target or not iv.is_bounded or iv.is_instant:
+            out.append(chunk)
+            return
+        assert iv.start is not None
+        assert iv.end is not None
+        if iv.end - iv.start < MIN_BISECT_WIDTH:  # e.g. many items sharing one instant: page it
             out.append(chunk)
             return
         halves = split_interval(iv, 2)
