@@ -16,7 +16,7 @@ from stacfetch._fetch import ChunkEnd, EntryTask, FetchEngine, Page
 from stacfetch._http import HttpSession, origin_of
 from stacfetch._plan import plan_chunks
 from stacfetch._search import ApiInfo
-from stacfetch._types import Entry, Interval
+from stacfetch._types import Chunk, Entry, Interval
 
 from .fakeapi import ROOT, FakeApi, make_items
 
@@ -47,6 +47,8 @@ async def run(
     limit: int = 10,
     chunk_size: int | None = None,
     collections_: tuple[str, ...] = ("a",),
+    chunks: list[Chunk] | None = None,
+    **engine_kwargs: Any,
 ) -> tuple[list[dict[str, Any]], FailureCollector, list[Event], list[ChunkEnd]]:
     failures = FailureCollector()
     events: list[Event] = []
@@ -67,9 +69,10 @@ async def run(
             limit=limit,
             chunk_size=chunk_size,
             catalogs={ROOT: (API, FakeClient(api))},
+            **engine_kwargs,
         )
         f = IngestFilters(**(filters or {}))
-        tasks = [EntryTask(Entry(ROOT, c), f) for c in collections_]
+        tasks = [EntryTask(Entry(ROOT, c), f, chunks=chunks) for c in collections_]
         async for out in engine.stream(tasks):
             if isinstance(out, Page):
                 items.extend(out.items)
@@ -188,33 +191,9 @@ async def test_two_entries_interleave_and_stay_separate() -> None:
 
 async def test_remote_splits_are_reported_not_run() -> None:
     api = FakeApi(ITEMS, counts=False)
-    failures = FailureCollector()
-    ends: list[ChunkEnd] = []
-    items: list[dict[str, Any]] = []
-    async with HttpSession(
-        RetryConfig(),
-        max_concurrency=8,
-        transport=httpx.MockTransport(api),
-        trusted_origins={origin_of(ROOT)},
-    ) as http:
-        engine = FetchEngine(
-            http,
-            sink=ProgressTracker(),
-            failures=failures,
-            workers=8,
-            limit=10,
-            catalogs={ROOT: (API, None)},
-            local_splits=False,
-        )
-        whole = Interval(datetime(2019, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
-        chunk = plan_chunks(Entry(ROOT, "a"), whole, {}, 1, now=datetime(2022, 1, 1, tzinfo=UTC))
-        async for out in engine.stream(
-            [EntryTask(Entry(ROOT, "a"), IngestFilters(), chunks=chunk)]
-        ):
-            if isinstance(out, Page):
-                items.extend(out.items)
-            elif isinstance(out, ChunkEnd):
-                ends.append(out)
+    whole = Interval(datetime(2019, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
+    chunk = plan_chunks(Entry(ROOT, "a"), whole, {}, 1, now=datetime(2022, 1, 1, tzinfo=UTC))
+    items, _, _, ends = await run(api, workers=8, chunks=chunk, local_splits=False)
     children = [c for e in ends for c in e.children]
     assert children  # reported for a scheduler elsewhere to run
     assert len(items) < 600  # ... and not run here
@@ -229,26 +208,6 @@ async def test_ids_search_is_chunked_by_ids() -> None:
 
 
 async def test_max_items_is_exact() -> None:
-    api = FakeApi(ITEMS, counts=False)
-    failures = FailureCollector()
-    items: list[dict[str, Any]] = []
-    async with HttpSession(
-        RetryConfig(),
-        max_concurrency=8,
-        transport=httpx.MockTransport(api),
-        trusted_origins={origin_of(ROOT)},
-    ) as http:
-        engine = FetchEngine(
-            http,
-            sink=ProgressTracker(),
-            failures=failures,
-            workers=8,
-            limit=7,
-            catalogs={ROOT: (API, FakeClient(api))},
-            max_items=50,
-        )
-        async for out in engine.stream([EntryTask(Entry(ROOT, "a"), IngestFilters())]):
-            if isinstance(out, Page):
-                items.extend(out.items)
+    items, _, _, _ = await run(FakeApi(ITEMS, counts=False), workers=8, limit=7, max_items=50)
     assert len(items) == 50
     assert len({it["id"] for it in items}) == 50
