@@ -26,6 +26,12 @@ if [ ! -x "${PG_BIN}/initdb" ] || [ ! -f "${POSTGIS_CONTROL}" ]; then
         "postgresql-${PG_MAJOR}" "postgresql-${PG_MAJOR}-postgis-3"
 fi
 
+# Debian's Chromium for the JupyterLab browser tests (playwright cannot download browsers here).
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends chromium
+fi
+
 # PostgreSQL refuses to run as root; the server fixture then runs it as this OS user.
 id postgres >/dev/null
 
