@@ -72,11 +72,9 @@ BASELINE = "pystac+sg"
 def _item_factory() -> Callable[[int, int], dict[str, Any]]:
     """The realistic item generator of the conversion benchmark (Sentinel-2 / Landsat-like)."""
     sys.path.insert(0, str(HERE))
-    try:
-        from _items import make_item  # type: ignore[import-not-found]
-    except ImportError:
-        from bench_convert import make_item
-    return make_item  # type: ignore[no-any-return]
+    from bench_convert import make_item
+
+    return make_item
 
 
 def write_items(n: int, path: Path, seed: int = 0) -> tuple[str, str]:
@@ -268,7 +266,19 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
     return len(seen)
 
 
-def _stacfetch(spec: dict[str, Any], n: int, stream: bool) -> int:
+class _PlanClock:
+    """An event sink noting when the plan was ready (discovery and count probes done)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.planned: float | None = None
+
+    def emit(self, event: Any) -> None:
+        if type(event).__name__ == "EntryPlanned" and self.planned is None:
+            self.planned = time.perf_counter() - self.t0
+
+
+def _stacfetch(spec: dict[str, Any], n: int, stream: bool, clock: _PlanClock) -> int:
     import stacfetch
 
     ing = stacfetch.Ingestor(
@@ -277,7 +287,7 @@ def _stacfetch(spec: dict[str, Any], n: int, stream: bool) -> int:
         datetime=spec["datetime"],
         concurrency=n,
         limit=spec["limit"],
-        progress=False,
+        progress=clock,
     )
     if stream:
         import asyncio
@@ -320,7 +330,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     _warm_imports(name)
     import asyncio
 
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0, clock = time.process_time(), time.perf_counter(), _PlanClock()
     if name in ("pystac+sg", "pystac"):
         count = _pystac(spec, convert=name == "pystac+sg")
     elif name in ("rustac+arrow", "rustac"):
@@ -330,13 +340,14 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         if kind == "raw":
             count = asyncio.run(_raw(spec, int(n)))
         else:
-            count = _stacfetch(spec, int(n), stream=kind == "stream")
+            count = _stacfetch(spec, int(n), stream=kind == "stream", clock=clock)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
         "items": count,
         "client_cpu": time.process_time() - cpu0,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "plan_s": clock.planned,
     }
 
 
@@ -398,45 +409,51 @@ def _line(name: str, r: dict[str, Any], expected: int) -> str:
     return f"{name}: {r['seconds']:.2f} s, {r['items']} items, {cpu}{flag}"
 
 
+def _ok(r: dict[str, Any], expected: int) -> bool:
+    return "error" not in r and r["items"] == expected
+
+
+def _ratio(runs: list[dict[str, Any]], ref: list[dict[str, Any]], expected: int) -> str:
+    """Median over rounds of ref seconds / runs seconds, both from the same round."""
+    pairs = [
+        b["seconds"] / a["seconds"]
+        for a, b in zip(runs, ref, strict=False)
+        if _ok(a, expected) and _ok(b, expected)
+    ]
+    return f"{statistics.median(pairs):.2f}x" if pairs else "-"
+
+
 def table(
     regime: str, results: dict[str, list[dict[str, Any]]], expected: int
 ) -> tuple[str, list[str]]:
-    """A markdown table of medians, and the list of void runs."""
+    """A markdown table of medians and same-round ratios, and the list of void runs."""
     void = [
         f"{regime} {name} run {k + 1}: {_line(name, r, expected)}"
         for name, runs in results.items()
         for k, r in enumerate(runs)
-        if "error" in r or r["items"] != expected
+        if not _ok(r, expected)
     ]
-    med: dict[str, dict[str, float]] = {}
-    for name, runs in results.items():
-        good = [r for r in runs if "error" not in r and r["items"] == expected]
-        if good:
-            med[name] = {
-                k: statistics.median(r[k] for r in good)
-                for k in ("seconds", "client_cpu", "peak_mb")
-            }
-            med[name]["server_share"] = statistics.median(
-                r["server_cpu"] / r["seconds"] for r in good
-            )
-            med[name]["runs"] = len(good)
-    base = med.get(BASELINE, {}).get("seconds")
     rows = [
-        "| contender | runs | median s | items/s | vs pystac+sg | vs raw-N | client CPU s "
-        "| server CPU / wall | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | runs | median s | items/s | vs pystac+sg | vs raw-N | plan s "
+        "| client CPU s | server CPU / wall | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, m in med.items():
-        n = name.rsplit("-", 1)[-1]
-        raw = med.get(f"raw-{n}", {}).get("seconds")
-        vs_base = f"{base / m['seconds']:.2f}x" if base else "-"
-        vs_raw = (
-            f"{raw / m['seconds']:.2f}x" if raw and name.startswith(("stream", "ingest")) else "-"
-        )
+    for name, runs in results.items():
+        good = [r for r in runs if _ok(r, expected)]
+        if not good:
+            continue
+        med = {k: statistics.median(r[k] for r in good) for k in ("seconds", "client_cpu")}
+        share = statistics.median(r["server_cpu"] / r["seconds"] for r in good)
+        peak = statistics.median(r["peak_mb"] for r in good)
+        plans = [r["plan_s"] for r in good if r.get("plan_s") is not None]
+        plan = f"{statistics.median(plans):.1f}" if plans else "-"
+        raw = results.get(f"raw-{name.rsplit('-', 1)[-1]}")
+        vs_raw = _ratio(runs, raw, expected) if raw and name.startswith(("st", "in")) else "-"
+        vs_base = _ratio(runs, results[BASELINE], expected) if BASELINE in results else "-"
         rows.append(
-            f"| {name} | {m['runs']:.0f} | {m['seconds']:.2f} | {expected / m['seconds']:,.0f} "
-            f"| {vs_base} | {vs_raw} | {m['client_cpu']:.1f} | {m['server_share']:.0%} "
-            f"| {m['peak_mb']:,.0f} |"
+            f"| {name} | {len(good)} | {med['seconds']:.2f} | {expected / med['seconds']:,.0f} "
+            f"| {vs_base} | {vs_raw} | {plan} | {med['client_cpu']:.1f} | {share:.0%} "
+            f"| {peak:,.0f} |"
         )
     return "\n".join(rows), void
 
@@ -466,6 +483,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_child(json.loads(args.child))))
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so servers get stopped
     if args.smoke:
         args.items, args.repeat, args.warmup, args.limit = 3000, 1, 0, 500
         args.regime = "remote,rustac"

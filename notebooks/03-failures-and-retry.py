@@ -26,7 +26,7 @@
 from IPython.display import display
 
 import stacfetch
-from stacfetch._demo import DEMO_COLLECTIONS, demo_items, demo_server
+from stacfetch.demo import DEMO_COLLECTIONS, demo_items, demo_server
 
 server = demo_server(fail_window=("2023-03-01", "2023-03-31"))
 print(f"demo STAC API at {server.url}, collections {list(DEMO_COLLECTIONS)}")

@@ -24,15 +24,6 @@ from ._types import Chunk, Entry, Interval
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    """Lazy submodules: ``stacfetch.demo`` (offline demo server and items)."""
-    if name == "demo":
-        from . import _demo
-
-        return _demo
-    raise AttributeError(f"module 'stacfetch' has no attribute {name!r}")
-
-
 __all__ = [
     "Chunk",
     "CollectionNotFoundError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,7 +247,14 @@ class Ingestor:
             return None
         from ._progress import make_progress
 
-        return make_progress(self.progress, on_retry=self.aretry_failed, failures=self.failures)
+        return make_progress(
+            self.progress, on_retry=self._retry_from_widget, failures=self.failures
+        )
+
+    def _retry_from_widget(self) -> Coroutine[Any, Any, gpd.GeoDataFrame]:
+        """The "Retry failed" button: build (and display) the retry's progress now, while the
+        click is being handled (JupyterLab drops output displayed after it), then run."""
+        return self._aretry(self._make_renderer())
 
     def _sink(self, renderer: Any) -> EventSink:
         return fanout(self.tracker, renderer)
@@ -261,7 +268,7 @@ class Ingestor:
         """
         from ._notebook import FailureTableWidget
 
-        return FailureTableWidget(self.failures, on_retry=self.aretry_failed)
+        return FailureTableWidget(self.failures, on_retry=self._retry_from_widget)
 
     # -- the raw stream ----------------------------------------------------------------------
     async def _outputs(self, tasks: list[EntryTask], sink: EventSink) -> AsyncIterator[Output]:

@@ -227,7 +227,11 @@ class FailureTableWidget:
     def retry(self) -> None:
         """What the button does: call ``on_retry`` once, then show the outcome."""
         with self._lock:
-            if self.on_retry is None or self.retrying or self.running or not self.records:
+            if not self.records:  # another table or retry_failed() fixed them meanwhile
+                self.refresh()
+                self._set_status("Nothing to retry: no failed chunks left.")
+                return
+            if self.on_retry is None or self.retrying or self.running:
                 return
             self.retrying = True
             self.retries_started += 1

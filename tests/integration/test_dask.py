@@ -29,7 +29,7 @@ import stacfetch
 from stacfetch import Ingestor
 from stacfetch._dask import dask_to_parquet, deduplicate_parts, read_dask_geodataframe
 from stacfetch._datetimes import parse_datetime
-from stacfetch._events import Event, PageFetched
+from stacfetch._events import ChunkSplit, Event, PageFetched
 from stacfetch._resume import MANIFEST_NAME, Manifest
 from stacfetch._runner import run_sync
 from stacfetch._tables import items_to_arrow, write_geoparquet
@@ -76,7 +76,8 @@ def on_dask(ing: Ingestor, out: Path, client: Client, **kwargs: Any) -> Path:
     if "client" in inspect.signature(ing.to_parquet).parameters:
         path: Path = ing.to_parquet(out, client=client, **kwargs)  # type: ignore[call-arg]
         return path
-    return run_sync(lambda: dask_to_parquet(ing, out, client, **kwargs))
+    renderer = ing._make_renderer()
+    return run_sync(lambda: dask_to_parquet(ing, out, client, renderer=renderer, **kwargs))
 
 
 def keys(path: Path) -> list[tuple[str, str]]:
@@ -96,15 +97,21 @@ def test_same_set_as_one_machine_and_the_reference(
     stac_url: str, client: Client, reference_ids: Ref, tmp_path: Path
 ) -> None:
     sink = Events()
-    ing = Ingestor(stac_url, collections=["sf-a", "sf-b"], concurrency=3, limit=100, progress=sink)
+    search = {"collections": ["sf-a", "sf-b"], "datetime": "2021-03/2021-12", "concurrency": 3}
+    ing = Ingestor(stac_url, **search, limit=100, progress=sink)
     out = on_dask(ing, tmp_path / "dask.parquet", client)
     got = keys(out)
     assert len(got) == len(set(got))
-    expected = both(reference_ids)
-    assert set(got) == expected
-    single = Ingestor(
-        stac_url, collections=["sf-a", "sf-b"], concurrency=3, limit=100, progress=False
+    interval = parse_datetime(search["datetime"])
+    assert interval is not None
+    expected = set().union(
+        *(
+            reference_ids({"collections": [c], "datetime": interval.to_param()})
+            for c in ["sf-a", "sf-b"]
+        )
     )
+    assert set(got) == expected
+    single = Ingestor(stac_url, **search, limit=100, progress=False)
     assert set(keys(single.to_parquet(tmp_path / "one.parquet"))) == expected
     assert not ing.failures
     assert Manifest.open(out, ing._signature()).complete
@@ -120,20 +127,29 @@ def test_same_set_as_one_machine_and_the_reference(
     ddf = read_dask_geodataframe(out)
     assert type(ddf).__module__.startswith("dask_geopandas")
     assert ddf.npartitions == len(parts(out))
-    lazy = ddf[["collection", "id", "datetime"]].compute()
+    lazy = ddf.compute()
     assert set(zip(lazy["collection"], lazy["id"], strict=True)) == expected
     assert "UTC" in str(lazy["datetime"].dtype)
+    assert set(lazy.columns) == set(stacfetch.read_geoparquet(out).columns)
+    assert list(read_dask_geodataframe(out, columns=["id"]).columns) == ["id", "geometry"]
 
 
 def test_concurrency_cap_holds_across_workers(
     fault_proxy: Callable[..., FaultProxy], client: Client, reference_ids: Ref, tmp_path: Path
 ) -> None:
     proxy = fault_proxy(slow_rate=1.0, slow_seconds=0.05)
-    ing = Ingestor(proxy.url, collections=["sf-b"], concurrency=1, limit=50, progress=False)
+    sink = Events()
+    ing = Ingestor(proxy.url, collections=["sf-b"], concurrency=1, limit=50, progress=sink)
     with get_task_stream(client) as stream:
         out = on_dask(ing, tmp_path / "cap.parquet", client)
     assert set(keys(out)) == reference_ids({"collections": ["sf-b"]})
     assert proxy.max_in_flight == 1  # two workers, a budget of one request at a time
+    # chunks that proved large (5 pages and more to come) were split on the workers, and their
+    # children submitted as new tasks
+    splits = [e for e in sink.events if isinstance(e, ChunkSplit)]
+    assert splits
+    planned = ing.tracker.entries[f"{proxy.url}#sf-b"].chunks_planned
+    assert planned == 2 + sum(e.into for e in splits)
     # both workers really ran chunks at the same time
     spans = [
         (task["worker"], s["start"], s["stop"])
