@@ -97,7 +97,7 @@ def main() -> int:
             n_workers=args.workers,
             threads_per_worker=args.threads,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
         )
         client = Client(cluster)
         up = time.perf_counter() - t0

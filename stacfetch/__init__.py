@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._config import ConcurrencyConfig, IngestConfig, IngestFilters, RetryConfig, WorkflowContext
+from ._dask import read_dask_geodataframe
 from ._datetimes import parse_datetime
 from ._errors import (
     CollectionNotFoundError,
@@ -50,6 +51,7 @@ __all__ = [
     "aingest",
     "ingest",
     "parse_datetime",
+    "read_dask_geodataframe",
     "read_geoparquet",
     "temporal_split_search",
 ]

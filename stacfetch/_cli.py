@@ -181,6 +181,12 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="progress bars on stderr (default: when stderr is a terminal)",
     )
     out.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the chunks on this Dask scheduler (pip install 'stacfetch[dask]'); "
+        "-o must be a path every worker can write",
+    )
+    out.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an earlier stacfetch output at -o (default: resume it, fetching only "
@@ -288,7 +294,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from ._ingestor import Ingestor
 
     ing = Ingestor(args.url, **_ingest_kwargs(args))
-    return _execute(ing, args.output, overwrite=args.overwrite)
+    return _execute(ing, args.output, overwrite=args.overwrite, dask=args.dask)
 
 
 def _ingest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -401,19 +407,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ing = Ingestor(**kwargs, strict=args.strict)
     if spec.name:
         print(f"stacfetch: running workflow {spec.name!r} ({len(ing.entries)} entries)")
-    return _execute(ing, args.output or spec.output, overwrite=args.overwrite)
+    return _execute(ing, args.output or spec.output, overwrite=args.overwrite, dask=args.dask)
 
 
 # -- shared ------------------------------------------------------------------------------------
-def _execute(ing: Any, output: str | os.PathLike[str] | None, *, overwrite: bool = False) -> int:
+def _execute(
+    ing: Any,
+    output: str | os.PathLike[str] | None,
+    *,
+    overwrite: bool = False,
+    dask: str | None = None,
+) -> int:
     """Run ``ing`` to GeoParquet (``output``) or a GeoDataFrame; print the summaries."""
     from ._terminal import format_summary
 
     path: Any = None
     frame: Any = None
     try:
+        if dask and not output:
+            _error("--dask needs -o/--output: the workers write the GeoParquet parts there")
+            return EXIT_USAGE
         if output:
-            path = ing.to_parquet(output, overwrite=overwrite)
+            path = ing.to_parquet(output, overwrite=overwrite, client=dask or None)
         else:
             frame = ing.ingest()
     except IncompleteIngestError:

@@ -434,10 +434,10 @@ def fetch_chunk_task(spec: _RunSpec, index: int, chunk: Chunk, truncated: bool) 
     Runs on a worker thread (its own event loop); submitted by :func:`dask_to_parquet`, not
     meant to be called directly.
 
-    Example:
-        >>> fut = client.submit(fetch_chunk_task, spec, 0, chunk, False)  # doctest: +SKIP
-        >>> fut.result().items  # doctest: +SKIP
-        1000
+    Example::
+
+        fut = client.submit(fetch_chunk_task, spec, 0, chunk, False)
+        fut.result().items   # -> 1000
     """
     gates = _Gates(spec)
     try:
@@ -635,12 +635,12 @@ async def dask_to_parquet(
     complete). Failures end up in ``ingestor.failures``; calling again resumes: only chunks
     not on disk are submitted. Returns the dataset directory.
 
-    Example:
-        >>> from distributed import Client
-        >>> ing = Ingestor(url, collections=["sentinel-2-l2a"], concurrency=16)  # doctest: +SKIP
-        >>> client = Client("tcp://10.0.0.5:8786")  # doctest: +SKIP
-        >>> await dask_to_parquet(ing, "s2.parquet", client)  # doctest: +SKIP
-        PosixPath('s2.parquet')
+    Example::
+
+        from distributed import Client
+        ing = Ingestor(url, collections=["sentinel-2-l2a"], concurrency=16)
+        client = Client("tcp://scheduler:8786")
+        await dask_to_parquet(ing, "s2.parquet", client)   # -> PosixPath('s2.parquet')
     """
     _distributed()
     if isinstance(rows_per_part, bool) or not isinstance(rows_per_part, int) or rows_per_part < 1:
@@ -814,20 +814,26 @@ async def _drive(
         await asyncio.to_thread(manifest.save)
         with contextlib.suppress(Exception):
             await _cleanup(client, spec, origins)
-    removed = await asyncio.to_thread(deduplicate_parts, manifest.path)
+    removed = await asyncio.to_thread(_settle, manifest.path)
     for index, count in removed.items():
         if index < len(entries):  # the copies two chunks both fetched: count them once
             sink.emit(PageFetched(entries[index].key, "dedup", -count, count))
-    for temp in manifest.path.glob(".*.parquet.tmp"):
-        temp.unlink(missing_ok=True)
     pending = any(manifest.pending(i) for i in range(len(entries)))
-    manifest.set_complete(not pending and not ingestor.failures)
+    await asyncio.to_thread(manifest.set_complete, not pending and not ingestor.failures)
     if ingestor.strict and ingestor.failures:
         raise IncompleteIngestError(
             f"{len(ingestor.failures)} chunk(s) failed; run the same call again to fetch them",
             ingestor.failures,
         )
     return manifest.path
+
+
+def _settle(directory: Path) -> dict[int, int]:
+    """After the last task: the exactly-once pass, and no temporary file of a dead task left."""
+    removed = deduplicate_parts(directory)
+    for temp in directory.glob(".*.parquet.tmp"):
+        temp.unlink(missing_ok=True)
+    return removed
 
 
 # -- exactly once: the final pass ------------------------------------------------------------------
@@ -940,10 +946,10 @@ def read_dask_geodataframe(
     :func:`stacfetch.read_geoparquet` does eagerly. ``columns`` limits what is read
     (``geometry`` is always kept).
 
-    Example:
-        >>> ddf = read_dask_geodataframe("s2.parquet", columns=["id", "datetime"])  # doctest: +SKIP
-        >>> ddf.npartitions, len(ddf)  # doctest: +SKIP
-        (42, 812345)
+    Example::
+
+        ddf = read_dask_geodataframe("s2.parquet", columns=["id", "datetime"])
+        ddf.npartitions, len(ddf)   # -> (42, 812345)
     """
     _distributed()
     import dask_geopandas  # noqa: F401  (registers GeoDataFrame collections with dask)

@@ -498,10 +498,13 @@ class Ingestor:
         *,
         overwrite: bool = False,
         rows_per_part: int = FLUSH_ROWS,
+        client: Any = None,
     ) -> Path:
         """Stream every item to a GeoParquet dataset (a directory of parts) with bounded memory.
 
-        Killed at any moment, the same call resumes: chunks already on disk are skipped and the
+        With ``client`` (a ``distributed.Client`` or a scheduler address), the chunks run as Dask
+        tasks that each write their own parts (``docs/dask.md``). Killed at any moment, the same
+        call resumes: chunks already on disk are skipped and the
         result is exactly the set of an uninterrupted run (see ``_resume``). Read it back with
         :func:`stacfetch.read_geoparquet` (or geopandas/DuckDB/rustac on the directory).
 
@@ -510,6 +513,19 @@ class Ingestor:
             ing.to_parquet("s2-alps.parquet")   # -> PosixPath('s2-alps.parquet')
         """
         renderer = self._make_renderer()
+        if client is not None:
+            from ._dask import dask_to_parquet
+
+            return run_sync(
+                lambda: dask_to_parquet(
+                    self,
+                    path,
+                    client,
+                    overwrite=overwrite,
+                    rows_per_part=rows_per_part,
+                    renderer=renderer,
+                )
+            )
         return run_sync(lambda: self._to_parquet(path, overwrite, rows_per_part, renderer))
 
     async def ato_parquet(
@@ -518,8 +534,20 @@ class Ingestor:
         *,
         overwrite: bool = False,
         rows_per_part: int = FLUSH_ROWS,
+        client: Any = None,
     ) -> Path:
         """Async twin of :meth:`to_parquet`."""
+        if client is not None:
+            from ._dask import dask_to_parquet
+
+            return await dask_to_parquet(
+                self,
+                path,
+                client,
+                overwrite=overwrite,
+                rows_per_part=rows_per_part,
+                renderer=self._make_renderer(),
+            )
         return await self._to_parquet(path, overwrite, rows_per_part, self._make_renderer())
 
     async def _to_parquet(

@@ -7,7 +7,6 @@ saw: requests in flight at once, throttling pauses, a failure window.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import threading
@@ -27,11 +26,10 @@ from distributed import Client, LocalCluster, get_task_stream
 
 import stacfetch
 from stacfetch import Ingestor
-from stacfetch._dask import dask_to_parquet, deduplicate_parts, read_dask_geodataframe
+from stacfetch._dask import deduplicate_parts, read_dask_geodataframe
 from stacfetch._datetimes import parse_datetime
-from stacfetch._events import ChunkSplit, Event, PageFetched
+from stacfetch._events import ChunkSplit, EntryPlanned, Event, PageFetched
 from stacfetch._resume import MANIFEST_NAME, Manifest
-from stacfetch._runner import run_sync
 from stacfetch._tables import items_to_arrow, write_geoparquet
 from tests.support.faultproxy import FaultProxy, overlaps
 from tests.support.itemgen import generate_items
@@ -51,7 +49,7 @@ def client() -> Iterator[Client]:
     }
     with dask.config.set(quick_leases):
         cluster = LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
         )
         dask_client = Client(cluster)
         try:
@@ -72,12 +70,8 @@ class Events:
 
 
 def on_dask(ing: Ingestor, out: Path, client: Client, **kwargs: Any) -> Path:
-    """``ing.to_parquet(out, client=client)``; the module function until that is wired."""
-    if "client" in inspect.signature(ing.to_parquet).parameters:
-        path: Path = ing.to_parquet(out, client=client, **kwargs)  # type: ignore[call-arg]
-        return path
-    renderer = ing._make_renderer()
-    return run_sync(lambda: dask_to_parquet(ing, out, client, renderer=renderer, **kwargs))
+    """``ing.to_parquet(out, client=client)``: the public path users take."""
+    return ing.to_parquet(out, client=client, **kwargs)
 
 
 def keys(path: Path) -> list[tuple[str, str]]:
@@ -89,29 +83,31 @@ def parts(path: Path) -> list[Path]:
     return sorted(path.glob("e*.parquet"))
 
 
-def both(reference_ids: Ref) -> set[tuple[str, str]]:
-    return reference_ids({"collections": ["sf-a"]}) | reference_ids({"collections": ["sf-b"]})
+SEARCH: dict[str, Any] = {"collections": ["sf-a", "sf-b"], "datetime": "2021-03/2021-12"}
+"""Both collections, about 2,250 items: range items and boundaries of both entries inside."""
+
+
+def expected_ids(reference_ids: Ref) -> set[tuple[str, str]]:
+    """The sequential reference of ``SEARCH``."""
+    interval = parse_datetime(SEARCH["datetime"])
+    assert interval is not None
+    body = {"datetime": interval.to_param()}
+    return reference_ids({"collections": ["sf-a"], **body}) | reference_ids(
+        {"collections": ["sf-b"], **body}
+    )
 
 
 def test_same_set_as_one_machine_and_the_reference(
     stac_url: str, client: Client, reference_ids: Ref, tmp_path: Path
 ) -> None:
     sink = Events()
-    search = {"collections": ["sf-a", "sf-b"], "datetime": "2021-03/2021-12", "concurrency": 3}
-    ing = Ingestor(stac_url, **search, limit=100, progress=sink)
+    ing = Ingestor(stac_url, **SEARCH, concurrency=3, limit=100, progress=sink)
     out = on_dask(ing, tmp_path / "dask.parquet", client)
     got = keys(out)
     assert len(got) == len(set(got))
-    interval = parse_datetime(search["datetime"])
-    assert interval is not None
-    expected = set().union(
-        *(
-            reference_ids({"collections": [c], "datetime": interval.to_param()})
-            for c in ["sf-a", "sf-b"]
-        )
-    )
+    expected = expected_ids(reference_ids)
     assert set(got) == expected
-    single = Ingestor(stac_url, **search, limit=100, progress=False)
+    single = Ingestor(stac_url, **SEARCH, concurrency=3, limit=100, progress=False)
     assert set(keys(single.to_parquet(tmp_path / "one.parquet"))) == expected
     assert not ing.failures
     assert Manifest.open(out, ing._signature()).complete
@@ -148,8 +144,10 @@ def test_concurrency_cap_holds_across_workers(
     # children submitted as new tasks
     splits = [e for e in sink.events if isinstance(e, ChunkSplit)]
     assert splits
-    planned = ing.tracker.entries[f"{proxy.url}#sf-b"].chunks_planned
-    assert planned == 2 + sum(e.into for e in splits)
+    plan = next(e for e in sink.events if isinstance(e, EntryPlanned))
+    progress = ing.tracker.entries[plan.entry_key]
+    assert progress.chunks_planned == plan.chunks + sum(e.into for e in splits)
+    assert progress.chunks_done == progress.chunks_planned
     # both workers really ran chunks at the same time
     spans = [
         (task["worker"], s["start"], s["stop"])
@@ -260,14 +258,7 @@ def test_worker_killed_mid_run_still_gives_the_exact_set(
     fault_proxy: Callable[..., FaultProxy], client: Client, reference_ids: Ref, tmp_path: Path
 ) -> None:
     proxy = fault_proxy(slow_rate=1.0, slow_seconds=0.1)
-    ing = Ingestor(
-        proxy.url,
-        collections=["sf-a", "sf-b"],
-        concurrency=2,
-        limit=50,
-        retry=QUICK,
-        progress=False,
-    )
+    ing = Ingestor(proxy.url, **SEARCH, concurrency=2, limit=100, retry=QUICK, progress=False)
     out = tmp_path / "killed.parquet"
     result: dict[str, Any] = {}
 
@@ -302,6 +293,43 @@ def test_worker_killed_mid_run_still_gives_the_exact_set(
     got = keys(result["path"])
     assert not ing.failures
     assert len(got) == len(set(got))
-    assert set(got) == both(reference_ids)
+    assert set(got) == expected_ids(reference_ids)
     assert (out / MANIFEST_NAME).exists()
     assert Manifest.open(out, ing._signature()).complete
+
+
+def test_cli_dask_option(
+    client: Client,
+    stac_url: str,
+    reference_ids: Ref,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stacfetch._cli import main
+
+    out = tmp_path / "cli.parquet"
+    address = client.scheduler.address
+    code = main(
+        [
+            "ingest",
+            stac_url,
+            "-c",
+            "sf-b",
+            "--datetime",
+            "2021-12",
+            "-o",
+            str(out),
+            "--dask",
+            address,
+            "--no-progress",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    expected = reference_ids(
+        {"collections": ["sf-b"], "datetime": "2021-12-01T00:00:00Z/2021-12-31T23:59:59.999999Z"}
+    )
+    got = keys(out)
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    assert main(["ingest", stac_url, "-c", "sf-b", "--dask", address]) == 2
+    assert "--dask needs -o" in capsys.readouterr().err
