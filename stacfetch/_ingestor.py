@@ -628,6 +628,12 @@ class Ingestor:
             writing.cancel()
             self._finish(sink, renderer)
         pending = any(manifest.pending(i) for i in range(len(self.entries)))
+        if not pending:
+            from ._dask import deduplicate_parts
+
+            # a local run never writes an item twice, but an interrupted Dask run may have
+            # left copies that its final pass did not get to remove
+            await asyncio.to_thread(deduplicate_parts, manifest.path)
         manifest.set_complete(not pending and not self.failures)
         if self.strict and self.failures:
             raise IncompleteIngestError(
