@@ -629,7 +629,7 @@ class Ingestor:
             self._finish(sink, renderer)
         pending = any(manifest.pending(i) for i in range(len(self.entries)))
         if not pending:
-            from ._dask import deduplicate_parts
+            from ._dedup import deduplicate_parts
 
             # a local run never writes an item twice, but an interrupted Dask run may have
             # left copies that its final pass did not get to remove

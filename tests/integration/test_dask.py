@@ -26,8 +26,9 @@ from distributed import Client, LocalCluster, get_task_stream
 
 import stacfetch
 from stacfetch import Ingestor
-from stacfetch._dask import deduplicate_parts, read_dask_geodataframe
+from stacfetch._dask import read_dask_geodataframe
 from stacfetch._datetimes import parse_datetime
+from stacfetch._dedup import deduplicate_parts
 from stacfetch._events import ChunkSplit, EntryPlanned, Event, PageFetched
 from stacfetch._resume import MANIFEST_NAME, Manifest
 from stacfetch._tables import items_to_arrow, write_geoparquet
