@@ -211,3 +211,17 @@ async def test_max_items_is_exact() -> None:
     items, _, _, _ = await run(FakeApi(ITEMS, counts=False), workers=8, limit=7, max_items=50)
     assert len(items) == 50
     assert len({it["id"] for it in items}) == 50
+
+
+async def test_modifier_sees_each_page_like_pystac_client() -> None:
+    pages: list[int] = []
+
+    def sign_inplace(page: dict[str, Any]) -> None:  # the shape planetary_computer's has
+        pages.append(len(page["features"]))
+        for item in page["features"]:
+            item["assets"]["data"] = {"href": f"https://signed.example/{item['id']}?sig=x"}
+
+    items, _, _, _ = await run(FakeApi(ITEMS[:100]), limit=10, modifier=sign_inplace)
+    assert sum(pages) >= 100
+    assert all(it["assets"]["data"]["href"].endswith("?sig=x") for it in items)
+    assert len(items) == 100
