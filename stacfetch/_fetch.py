@@ -5,13 +5,15 @@ For every entry (collection in a catalog):
 1. **Discover** once per catalog (landing page) and once per entry (collection extent), with
    pystac-client in a thread; config problems (unknown collection, not a STAC API) raise here,
    before any item is fetched.
-2. **Plan**: one ``limit=1`` probe tells whether the server reports ``numberMatched``. With
-   counts, bisect (probing halves concurrently) until each chunk holds at most the target; without
-   them, split the time range evenly. Open ends outside the extent become open chunks.
+2. **Plan**: one ``limit=1`` probe per coarse piece tells the total when the server reports
+   ``numberMatched`` (progress bars show items against it); the time range is split evenly
+   into ``2 x workers`` chunks. Open ends outside the extent become open chunks.
 3. **Fetch** with ``workers`` coroutines per entry (all entries on a host share that host's
-   limiter). While a chunk pages, if workers would otherwise idle (or counts say the rest is
-   large), the rest of the chunk is split by the datetime of the last item seen (pages come
-   sorted by datetime) and handed to other workers.
+   limiter). Each chunk's first page carries its own ``numberMatched``: when the rest holds
+   more than the target, it is split by the datetime of the last item seen (pages come sorted
+   by datetime) into enough chunks of about the target size, and handed to other workers; without
+   counts the same happens whenever workers would otherwise idle. So counts drive the splits
+   without a planning pass of probe requests (docs/decisions/0003).
 4. **Exactly once**: every item passes a (collection, id) set per entry, so boundary items,
    range items returned by several chunks, and unstable paging cannot duplicate anything.
 
@@ -26,7 +28,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from ._config import IngestFilters
@@ -46,7 +48,7 @@ from ._events import (
 )
 from ._failures import FailureCollector
 from ._http import HttpSession, describe
-from ._plan import choose_chunk_target, plan_chunks, split_interval, split_remainder
+from ._plan import choose_chunk_target, plan_chunks, split_remainder
 from ._search import ApiInfo, SearchRequest, build_search_request, next_request, page_matched
 from ._types import Chunk, Entry, Interval
 
@@ -55,8 +57,6 @@ __all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"
 MAX_EMPTY_PAGES = 5
 """Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
 MAX_SPLIT_PIECES = 16
-MIN_BISECT_WIDTH = timedelta(seconds=1)
-"""Count-based planning stops halving below this width: denser items are paged instead."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,48 +220,11 @@ class FetchEngine:
             counts = await asyncio.gather(*(self._count(state, c) for c in coarse))
         except FetchError:
             counts = [None] * len(coarse)  # planning is best effort; fetching will retry
-        if any(c is None for c in counts):
-            state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
-            state.chunks = plan_chunks(
-                entry, interval, search, self.workers * 2, extent=extent, now=now
-            )
-            return
-        state.total = sum(c or 0 for c in counts)
+        if all(c is not None for c in counts):
+            state.total = sum(c or 0 for c in counts)
         state.target = choose_chunk_target(self.chunk_size, self.limit, state.total, self.workers)
-        planned: list[Chunk] = []
-        await asyncio.gather(
-            *(self._bisect(state, c, n or 0, planned) for c, n in zip(coarse, counts, strict=True))
-        )
-        planned.sort(key=lambda c: (c.interval.start is not None, c.interval.start or now))
-        state.chunks = planned
-
-    async def _bisect(self, state: _EntryState, chunk: Chunk, count: int, out: list[Chunk]) -> None:
-        iv = chunk.interval
-        if count == 0 and iv.is_bounded:
-            out.append(chunk)  # still fetched: cheap, and guards against estimated counts
-            return
-        if count <= state.target or not iv.is_bounded or iv.is_instant:
-            out.append(chunk)
-            return
-        assert iv.start is not None
-        assert iv.end is not None
-        if iv.end - iv.start < MIN_BISECT_WIDTH:  # e.g. many items sharing one instant: page it
-            out.append(chunk)
-            return
-        halves = split_interval(iv, 2)
-        if len(halves) < 2:
-            out.append(chunk)
-            return
-        kids = [Chunk.make(chunk.entry, h, chunk.filters) for h in halves]
-        try:
-            counts = await asyncio.gather(*(self._count(state, k) for k in kids))
-        except FetchError:
-            counts = [None, None]
-        if any(c is None for c in counts):
-            out.extend(kids)
-            return
-        await asyncio.gather(
-            *(self._bisect(state, k, n or 0, out) for k, n in zip(kids, counts, strict=True))
+        state.chunks = plan_chunks(
+            entry, interval, search, self.workers * 2, extent=extent, now=now
         )
 
     # -- fetching ------------------------------------------------------------------------

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from stacfetch import FailureCollector, IngestFilters, RetryConfig
-from stacfetch._events import ChunkSplit, Event, ProgressTracker, fanout
+from stacfetch._events import (
+    ChunkDone,
+    ChunkSplit,
+    EntryPlanned,
+    Event,
+    ProgressTracker,
+    fanout,
+)
 from stacfetch._fetch import ChunkEnd, EntryTask, FetchEngine, Page
 from stacfetch._http import HttpSession, origin_of
 from stacfetch._plan import plan_chunks
@@ -110,13 +117,16 @@ async def test_closed_range_with_boundaries_and_range_items() -> None:
     assert any(it["properties"]["datetime"] is None for it in items)
 
 
-async def test_counts_drive_bisection_plan() -> None:
+async def test_counts_drive_splits_to_the_target_size() -> None:
     api = FakeApi(ITEMS, counts=True)
-    _, _, events, _ = await run(api, workers=4, limit=10, chunk_size=50)
-    planned = [e for e in events if type(e).__name__ == "EntryPlanned"]
+    items, _, events, _ = await run(api, workers=4, limit=10, chunk_size=50)
+    planned = [e for e in events if isinstance(e, EntryPlanned)]
     assert planned[0].total is not None
-    assert planned[0].total >= 600
-    assert planned[0].chunks >= 600 // 50
+    assert planned[0].total >= 600  # progress knows the total up front
+    assert any(isinstance(e, ChunkSplit) for e in events)
+    done = [e.items for e in events if isinstance(e, ChunkDone)]
+    assert max(done) <= 50 + 10  # no chunk delivered much more than the target
+    assert {it["id"] for it in items} == reference(api)
 
 
 async def test_without_counts_large_chunks_are_split_while_fetching() -> None:
