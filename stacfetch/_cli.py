@@ -428,7 +428,8 @@ def _execute(
             _error("--dask needs -o/--output: the workers write the GeoParquet parts there")
             return EXIT_USAGE
         if output:
-            path = ing.to_parquet(output, overwrite=overwrite, client=dask or None)
+            extra = {"client": dask} if dask else {}
+            path = ing.to_parquet(output, overwrite=overwrite, **extra)
         else:
             frame = ing.ingest()
     except IncompleteIngestError:
