@@ -252,6 +252,7 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
             page = orjson.loads(resp.content)
             seen.update((f.get("collection"), f["id"]) for f in page["features"])
             link = next((ln for ln in page.get("links", []) if ln.get("rel") == "next"), None)
+            del page  # hold no page while waiting for the next one
             if link is None:
                 return
             method, url = link.get("method", "GET").upper(), link["href"]
@@ -324,9 +325,18 @@ def _warm_imports(name: str) -> None:
     import httpx  # noqa: F401
 
 
+def _total_gb() -> float:
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) / 2**20
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     """One timed run of one contender; returns seconds, item count, client CPU and peak RSS."""
     name = spec["contender"]
+    # A memory cap, so that a runaway contender fails here instead of waking the kernel's OOM
+    # killer on a shared machine (rustac + to_arrow needed ~16 GB for 50,000 items).
+    cap = int((spec.get("mem_gb") or _total_gb() / 2) * 2**30)
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
     _warm_imports(name)
     import asyncio
 
@@ -387,6 +397,7 @@ def run_regime(
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     with serve(regime, ndjson, span, args) as (url, pids):
         spec = {"url": url, "datetime": f"{span[0]}/{span[1]}", "limit": args.limit}
+        spec["mem_gb"] = args.mem_gb
         for _ in range(args.warmup):  # server caches (pgstac) and page cache
             measure({**spec, "contender": f"raw-{max(args.concurrency)}"}, pids)
         for rnd in range(args.repeat):
@@ -475,6 +486,9 @@ def main() -> int:
     parser.add_argument("--page-delay", type=float, default=0.3)
     parser.add_argument("--item-delay", type=float, default=0.001)
     parser.add_argument("--max-concurrent", type=int, default=32)
+    parser.add_argument(
+        "--mem-gb", type=float, default=None, help="memory cap of each run (default: half the RAM)"
+    )
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument(
         "--smoke", action="store_true", help="a quick check: 3000 items, 1 round, few contenders"
