@@ -17,11 +17,15 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
   rustac        the same without the conversion
   raw-N         the ceiling: httpx, the datetime range cut into N equal parts fetched in
                 parallel, each following ``next`` links exactly; orjson-parsed only to find
-                the next link and count the items
-  ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame
+                the next link and count the items; the collector setting stacfetch uses
+                during runs (``stacfetch._gc``), so that it stays a ceiling
+  ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame (with
+                its default decoder processes: one per core, at most 4)
   stream-N      ``async for item in stacfetch.Ingestor(..., concurrency=N).stream()``
 
-Every run is a fresh subprocess (imports out of the timing, peak RSS its own). Runs are
+Every run is a fresh subprocess (imports out of the timing). Client CPU and peak RSS include
+the run's own child processes (stacfetch's decoders): CPU from ``RUSAGE_CHILDREN``, RSS by
+sampling the process tree every 50 ms. Runs are
 interleaved: round r runs every contender once, in an order rotated by r, for ``--repeat``
 rounds; the tables quote medians, and ratios between medians of the same invocation. Every
 run must return exactly the items that were loaded (deduplicated by (collection, id)); a run
@@ -234,7 +238,12 @@ def _unique(items: Any) -> int:
 
 
 async def _raw(spec: dict[str, Any], n: int) -> int:
+    import gc
+
     import httpx
+
+    # the same collector setting as stacfetch's runs (stacfetch._gc), so the ceiling stays one
+    gc.set_threshold(400_000, *gc.get_threshold()[1:])
 
     lo, hi = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in spec["datetime"].split("/"))
     step = (hi - lo) / n
@@ -330,6 +339,42 @@ def _total_gb() -> float:
         return int(f.readline().split()[1]) / 2**20
 
 
+class _TreeRss:
+    """Samples the RSS of this process plus its children (decoders) every 50 ms; the peak."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psutil
+
+        self.peak = 0.0
+        self._done = threading.Event()
+        me = psutil.Process()
+
+        def run() -> None:
+            while not self._done.wait(0.05):
+                total = 0
+                for proc in [me, *me.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += proc.memory_info().rss
+                self.peak = max(self.peak, total / 2**20)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that ended (stacfetch's decoders)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     """One timed run of one contender; returns seconds, item count, client CPU and peak RSS."""
     name = spec["contender"]
@@ -340,7 +385,8 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     _warm_imports(name)
     import asyncio
 
-    cpu0, t0, clock = time.process_time(), time.perf_counter(), _PlanClock()
+    sampler = _TreeRss()
+    cpu0, t0, clock = _cpu(), time.perf_counter(), _PlanClock()
     if name in ("pystac+sg", "pystac"):
         count = _pystac(spec, convert=name == "pystac+sg")
     elif name in ("rustac+arrow", "rustac"):
@@ -355,8 +401,8 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "items": count,
-        "client_cpu": time.process_time() - cpu0,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "client_cpu": _cpu() - cpu0,
+        "peak_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, sampler.stop()),
         "plan_s": clock.planned,
     }
 

@@ -705,6 +705,7 @@ async def _plan(
         for task in todo.values():
             sink.emit(EntryStarted(task.entry.key, task.entry.label))
         states = await asyncio.gather(*(engine.prepare(t) for t in todo.values()))
+        await asyncio.gather(*(engine.plan(s) for s in states if s.info is not None))
     plans: dict[int, tuple[list[Chunk], int | None]] = {}
     for i, state in zip(todo, states, strict=True):
         if todo[i].chunks is None:

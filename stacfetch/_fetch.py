@@ -29,9 +29,10 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import IngestFilters
+from ._decoder import DecoderPool, InvalidPageContent
 from ._discovery import CollectionInfo, open_catalog, read_collection
 from ._errors import FetchError, StacfetchError
 from ._events import (
@@ -52,6 +53,9 @@ from ._plan import choose_chunk_target, plan_chunks, split_remainder
 from ._search import ApiInfo, SearchRequest, build_search_request, next_request, page_matched
 from ._types import Chunk, Entry, Interval
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"]
 
 MAX_EMPTY_PAGES = 5
@@ -61,11 +65,16 @@ MAX_SPLIT_PIECES = 16
 
 @dataclasses.dataclass(frozen=True)
 class Page:
-    """New (deduplicated) items of one page of one chunk."""
+    """New (deduplicated) items of one page of one chunk.
+
+    With a decoder pool, ``table`` holds the items as Arrow and ``items`` only their stubs
+    (``id``, ``collection``, datetimes), row for row.
+    """
 
     entry: Entry
     chunk_id: str
     items: list[dict[str, Any]]
+    table: pa.Table | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +151,7 @@ class FetchEngine:
         request_modifier: Callable[[Any], Any] | None = None,
         catalogs: dict[str, tuple[ApiInfo, Any]] | None = None,
         local_splits: bool = True,
+        decoder: DecoderPool | None = None,
     ) -> None:
         self.http = http
         self.sink = sink
@@ -158,6 +168,9 @@ class FetchEngine:
         self.local_splits = local_splits
         """False: split remainders are only reported (``ChunkEnd.children``), for a scheduler
         elsewhere (Dask) to run; True: this engine's workers run them."""
+        self.decoder = decoder if modifier is None else None
+        """Decoder processes: pages come out as Arrow tables (not with a page ``modifier``,
+        which needs the page as a dict)."""
 
     # -- discovery and planning ---------------------------------------------------------
     async def _catalog(self, url: str) -> tuple[ApiInfo, Any]:
@@ -174,7 +187,7 @@ class FetchEngine:
             return self.catalogs[url]
 
     async def prepare(self, task: EntryTask) -> _EntryState:
-        """Discover and plan one entry (raises config problems before anything is fetched)."""
+        """Discover one entry (raises config problems); :meth:`plan` plans it after."""
         entry = task.entry
         if entry.catalog_url is None or entry.collection_id is None:
             raise StacfetchError(f"entry {entry.key} has no catalog_url/collection_id")
@@ -187,7 +200,6 @@ class FetchEngine:
         state.info = await asyncio.to_thread(
             read_collection, client, state.api, entry.collection_id
         )
-        await self._plan(state)
         return state
 
     async def _count(self, state: _EntryState, chunk: Chunk) -> int | None:
@@ -201,7 +213,8 @@ class FetchEngine:
         page = await self.http.get_json(req, on_retry=on_retry)
         return page_matched(page)
 
-    async def _plan(self, state: _EntryState) -> None:
+    async def plan(self, state: _EntryState) -> None:
+        """Plan a discovered entry: count probes, then its initial chunks."""
         entry, filters = state.task.entry, state.task.filters
         assert state.info is not None
         interval = filters.interval
@@ -236,6 +249,8 @@ class FetchEngine:
         for task in tasks:
             self.sink.emit(EntryStarted(task.entry.key, task.entry.label))
         states = await asyncio.gather(*(self.prepare(t) for t in tasks))
+        # every entry discovered before any search (the count probes) is sent
+        await asyncio.gather(*(self.plan(s) for s in states if s.info is not None))
         out: asyncio.Queue[Output | None] = asyncio.Queue(maxsize=max(4, self.workers * 2))
         runners = [asyncio.create_task(self._run_entry(s, out)) for s in states]
         remaining = len(runners)
@@ -302,22 +317,47 @@ class FetchEngine:
                 state.busy -= 1
                 queue.task_done()
 
-    def _dedup(self, state: _EntryState, features: list[Any]) -> list[dict[str, Any]]:
-        new: list[dict[str, Any]] = []
+    def _dedup(self, state: _EntryState, features: list[Any]) -> list[int]:
+        """Positions of the features not seen before (marking them seen)."""
+        new: list[int] = []
         default = state.task.entry.collection_id or ""
         seen = state.seen
-        for item in features:
+        for i, item in enumerate(features):
             if not isinstance(item, dict):
                 continue
             item_id = item.get("id")
             if item_id is None:
-                new.append(item)
+                new.append(i)
                 continue
             key = (item.get("collection") or default, str(item_id))
             if key not in seen:
                 seen.add(key)
-                new.append(item)
+                new.append(i)
         return new
+
+    async def _get_page(
+        self, state: _EntryState, req: SearchRequest, on_retry: Any
+    ) -> tuple[dict[str, Any], list[Any], pa.Table | None]:
+        """One page: (the page, its features, their Arrow table when decoded to Arrow)."""
+        table = None
+        if self.decoder is not None:
+            decoder, collection = self.decoder, state.task.entry.collection_id
+
+            async def decode(content: bytes) -> Any:
+                return await decoder.decode(content, collection)
+
+            decoded = await self.http.fetch(req, decode, on_retry=on_retry)
+            page, features, table = decoded.head, decoded.stubs, decoded.table
+        else:
+            page = await self.http.get_json(req, on_retry=on_retry)
+            features = page.get("features")
+        if not isinstance(features, list):
+            raise FetchError(
+                "the response has no 'features' list: not an item search page",
+                request=describe(req),
+                error_type="InvalidPage",
+            )
+        return page, features, table
 
     def _split_pieces(self, state: _EntryState, remaining: int | None) -> int:
         assert state.queue is not None
@@ -373,16 +413,13 @@ class FetchEngine:
         while req is not None and not state.stop:
             seen_requests.add(req.fingerprint())
             try:
-                page = await self.http.get_json(req, on_retry=on_retry)
-                features = page.get("features")
-                if not isinstance(features, list):
-                    raise FetchError(
-                        "the response has no 'features' list: not an item search page",
-                        request=describe(req),
-                        error_type="InvalidPage",
-                    )
+                page, features, table = await self._get_page(state, req, on_retry)
             except FetchError as exc:
                 fail(req, exc, exc.error_type, str(exc))
+                await out.put(ChunkEnd(entry, chunk, ok=False))
+                return
+            except InvalidPageContent as exc:  # items that do not convert to Arrow
+                fail(req, None, "InvalidItems", exc.message)
                 await out.put(ChunkEnd(entry, chunk, ok=False))
                 return
             if self.modifier is not None:
@@ -393,14 +430,19 @@ class FetchEngine:
             if matched is None:
                 matched = page_matched(page)
             returned += len(features)
-            new = self._dedup(state, features)
+            positions = self._dedup(state, features)
             if self.max_items is not None:
-                new = new[: max(0, self.max_items - state.items)]
+                positions = positions[: max(0, self.max_items - state.items)]
+            new = [features[i] for i in positions]
+            if table is not None and len(positions) < table.num_rows:
+                import pyarrow as pa
+
+                table = table.take(pa.array(positions, type=pa.int64()))
             delivered += len(new)
             state.items += len(new)
             self.sink.emit(PageFetched(key, cid, len(new), len(features) - len(new), matched))
             if new:
-                await out.put(Page(entry, cid, new))
+                await out.put(Page(entry, cid, new, table))
             if self.max_items is not None and state.items >= self.max_items:
                 state.stop = True
                 break

@@ -24,14 +24,15 @@ import email.utils
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
 
 from ._config import RetryConfig
+from ._decoder import InvalidPageContent
 from ._errors import FetchError
 from ._search import SearchRequest
 
@@ -57,6 +58,7 @@ REDACTED = "***"
 
 RetryCallback = Callable[[int, "int | None", str, float], None]
 """``on_retry(attempt, status_code, error, delay)``."""
+T = TypeVar("T")
 
 
 def origin_of(url: str) -> str:
@@ -294,6 +296,20 @@ class HttpSession:
 
         Raises :class:`~stacfetch.FetchError` (with a redacted request) when it fails for good.
         """
+        return await self.fetch(req, _decode_json, on_retry=on_retry)
+
+    async def fetch(
+        self,
+        req: SearchRequest,
+        decode: Callable[[bytes], Awaitable[T]],
+        *,
+        on_retry: RetryCallback | None = None,
+    ) -> T:
+        """Send ``req`` under the retry policy and return ``await decode(body)`` of the answer.
+
+        ``decode`` raising :class:`~stacfetch._decoder.InvalidPageContent` of kind ``"json"``
+        counts as a bad answer and is retried; other exceptions propagate.
+        """
         limiter = self.limiter(req.url)
         attempt = 0
         while True:
@@ -309,13 +325,11 @@ class HttpSession:
                     content = await response.aread()
                 if 200 <= status < 300:
                     try:
-                        data = orjson.loads(content)
-                    except orjson.JSONDecodeError as exc:
-                        raise _Retryable(
-                            "InvalidJSON", f"invalid JSON in a {status}: {exc}"
-                        ) from None
-                    if not isinstance(data, dict):
-                        raise _Retryable("InvalidJSON", "the response is not a JSON object")
+                        data = await decode(content)
+                    except InvalidPageContent as exc:
+                        if exc.kind != "json":
+                            raise
+                        raise _Retryable("InvalidJSON", f"{exc.message} in a {status}") from None
                     limiter.on_success()
                     return data
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -360,6 +374,16 @@ class HttpSession:
             if on_retry is not None:
                 on_retry(attempt, status, f"{error_type}: {message}", delay)
             await asyncio.sleep(delay)
+
+
+async def _decode_json(content: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidPageContent("json", f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidPageContent("json", "the response is not a JSON object")
+    return data
 
 
 class _Retryable(Exception):

@@ -9,6 +9,7 @@ converts them to Arrow in a worker thread while fetching continues, and keeps wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._config import IngestConfig, RetryConfig, validate_url
+from ._decoder import DecoderPool, default_decoders
 from ._errors import ConfigurationError, IncompleteIngestError
 from ._events import (
     ChunkDone,
@@ -30,6 +32,7 @@ from ._events import (
 )
 from ._failures import FailureCollector
 from ._fetch import ChunkEnd, EntryTask, FetchEngine, Output, Page, PlanReady
+from ._gc import gc_relaxed
 from ._http import HttpSession, origin_of
 from ._runner import run_sync
 from ._types import Chunk, Entry, Interval
@@ -146,6 +149,7 @@ class Ingestor:
         request_modifier: Callable[[Any], Any] | None = None,
         progress: bool | str | EventSink | None = "auto",
         strict: bool = False,
+        decoders: int | None = None,
     ) -> None:
         cfg = IngestConfig.model_validate(config) if config is not None else IngestConfig()
         updates: dict[str, Any] = {}
@@ -184,6 +188,14 @@ class Ingestor:
         for name, fn in (("modifier", modifier), ("request_modifier", request_modifier)):
             if fn is not None and not callable(fn):
                 raise ConfigurationError(f"{name}: expected a callable, got {fn!r}")
+        if decoders is not None and (
+            isinstance(decoders, bool) or not isinstance(decoders, int) or decoders < 0
+        ):
+            raise ConfigurationError(
+                f"decoders: expected an integer >= 0 (0 decodes in-process), got {decoders!r}"
+            )
+        self.decoders = default_decoders() if decoders is None else decoders
+        """Decoder processes for ``ingest()`` and ``to_parquet()`` (0: decode in-process)."""
         self.headers = dict(headers or {})
         self.modifier = modifier
         self.request_modifier = request_modifier
@@ -271,9 +283,29 @@ class Ingestor:
         return FailureTableWidget(self.failures, on_retry=self._retry_from_widget)
 
     # -- the raw stream ----------------------------------------------------------------------
-    async def _outputs(self, tasks: list[EntryTask], sink: EventSink) -> AsyncIterator[Output]:
+    async def _outputs(
+        self, tasks: list[EntryTask], sink: EventSink, arrow: bool = False
+    ) -> AsyncIterator[Output]:
+        """Pages and chunk ends of every entry; ``arrow``: pages carry Arrow tables when
+        decoder processes are on (see :mod:`stacfetch._decoder`)."""
         api = [t for t in tasks if t.entry.source_file is None]
         files = [t for t in tasks if t.entry.source_file is not None]
+        use_pool = arrow and bool(api) and self.decoders > 0 and self.modifier is None
+        decoder = DecoderPool(self.decoders) if use_pool else None
+        async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(gc_relaxed())
+            if decoder is not None:
+                await stack.enter_async_context(decoder)
+            async for out in self._outputs_in(api, files, sink, decoder):
+                yield out
+
+    async def _outputs_in(
+        self,
+        api: list[EntryTask],
+        files: list[EntryTask],
+        sink: EventSink,
+        decoder: DecoderPool | None,
+    ) -> AsyncIterator[Output]:
         cfg = self.config
         origins = {origin_of(e.catalog_url) for e in self.entries if e.catalog_url}
         async with HttpSession(
@@ -295,6 +327,7 @@ class Ingestor:
                 headers=self.headers,
                 request_modifier=self.request_modifier,
                 catalogs=self._catalogs,
+                decoder=decoder,
             )
             sources: list[AsyncIterator[Output]] = []
             if api:
@@ -384,8 +417,11 @@ class Ingestor:
                 pending.append(asyncio.ensure_future(convert(key, items)))
 
         try:
-            async for out in self._outputs(tasks, sink):
+            async for out in self._outputs(tasks, sink, arrow=True):
                 if not isinstance(out, Page):
+                    continue
+                if out.table is not None:
+                    self._tables[out.entry.key].append(out.table)
                     continue
                 cid = out.entry.collection_id
                 for item in out.items:
@@ -564,7 +600,7 @@ class Ingestor:
         import pyarrow.parquet as pq
 
         from ._resume import Manifest
-        from ._tables import items_to_arrow, write_geoparquet
+        from ._tables import concat_tables, items_to_arrow, write_geoparquet
 
         manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
         index = {e.key: i for i, e in enumerate(self.entries)}
@@ -583,26 +619,30 @@ class Ingestor:
         plan = {e.key: manifest.pending(i) for i, e in enumerate(self.entries)}
         tasks = self._tasks(plan)
         sink = self._sink(renderer)
-        Job = tuple[int, list[dict[str, Any]], list[tuple[Chunk, tuple[Chunk, ...]]]]
+        # a part's rows: item dicts (decoded in-process) and Arrow tables (decoder processes)
+        Rows = tuple[list[dict[str, Any]], list["pa.Table"]]
+        Job = tuple[int, Rows, list[tuple[Chunk, tuple[Chunk, ...]]]]
         jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2)
 
-        def write(i: int, items: list[dict[str, Any]]) -> None:
-            table = items_to_arrow(items)
+        def write(i: int, rows: Rows) -> None:
+            items, tables = rows
+            table = concat_tables([*tables, *([items_to_arrow(items)] if items else [])])
             write_geoparquet(table, manifest.path / f"{manifest.next_part_name(i)}.parquet")
 
         async def writer() -> None:
             while (job := await jobs.get()) is not None:
-                i, items, ends = job
-                if items:
-                    await asyncio.to_thread(write, i, items)
+                i, rows, ends = job
+                if rows[0] or rows[1]:
+                    await asyncio.to_thread(write, i, rows)
                 manifest.record_done(i, ends)
                 await asyncio.to_thread(manifest.save)
 
-        buffers: dict[int, list[dict[str, Any]]] = {}
+        buffers: dict[int, Rows] = {}
+        counts: dict[int, int] = {}
         ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
         writing = asyncio.ensure_future(writer())
         try:
-            async for out in self._outputs(tasks, sink):
+            async for out in self._outputs(tasks, sink, arrow=True):
                 if writing.done():
                     writing.result()  # surface a write error now
                 i = index[out.entry.key]
@@ -612,16 +652,21 @@ class Ingestor:
                     if out.ok:
                         ends.setdefault(i, []).append((out.chunk, out.children))
                 else:
-                    cid = out.entry.collection_id
-                    for item in out.items:
-                        if cid and not item.get("collection"):
-                            item["collection"] = cid
-                    buffer = buffers.setdefault(i, [])
-                    buffer.extend(out.items)
-                    if len(buffer) >= rows_per_part:
+                    items, tables = buffers.setdefault(i, ([], []))
+                    if out.table is not None:
+                        tables.append(out.table)
+                    else:
+                        cid = out.entry.collection_id
+                        for item in out.items:
+                            if cid and not item.get("collection"):
+                                item["collection"] = cid
+                        items.extend(out.items)
+                    counts[i] = counts.get(i, 0) + len(out.items)
+                    if counts[i] >= rows_per_part:
+                        counts.pop(i)
                         await jobs.put((i, buffers.pop(i), ends.pop(i, [])))
             for i in sorted(set(buffers) | set(ends)):
-                await jobs.put((i, buffers.pop(i, []), ends.pop(i, [])))
+                await jobs.put((i, buffers.pop(i, ([], [])), ends.pop(i, [])))
             await jobs.put(None)
             await writing
         finally:

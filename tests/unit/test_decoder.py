@@ -1,0 +1,285 @@
+"""Decoder processes (pages to Arrow out of the event loop's process) and the GC setting."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+import pytest
+
+from stacfetch import ConfigurationError, FailureCollector, IngestFilters, Ingestor, RetryConfig
+from stacfetch._arrow import items_to_arrow
+from stacfetch._decoder import DecoderPool, InvalidPageContent, decode_page
+from stacfetch._events import ProgressTracker
+from stacfetch._fetch import EntryTask, FetchEngine, Page
+from stacfetch._gc import RUN_THRESHOLD, gc_relaxed
+from stacfetch._http import HttpSession, origin_of
+from stacfetch._search import SearchRequest
+from stacfetch._server import StacServer
+from stacfetch._types import Entry
+
+from .fakeapi import ROOT, FakeApi, make_items
+from .test_engine import API, FakeClient
+
+UTC = timezone.utc
+ITEMS = make_items("a", 400, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=13))
+
+
+def body(features: list[Any], **extra: Any) -> bytes:
+    return orjson.dumps({"type": "FeatureCollection", "features": features, **extra})
+
+
+# -- decode_page ----------------------------------------------------------------------------------
+def test_decode_page_splits_head_stubs_and_table_row_for_row() -> None:
+    features = [dict(it) for it in ITEMS[:30]]
+    del features[3]["collection"]
+    page = decode_page(body([*features, "junk"], links=[{"rel": "next", "href": "x"}]), "a")
+    assert page.head == {"type": "FeatureCollection", "links": [{"rel": "next", "href": "x"}]}
+    assert page.stubs is not None
+    assert page.table is not None
+    assert [s["id"] for s in page.stubs] == page.table.column("id").to_pylist()
+    assert [s["id"] for s in page.stubs] == [f["id"] for f in features]
+    assert page.stubs[3]["collection"] == "a"  # filled in where missing
+    assert page.table.column("collection").to_pylist() == ["a"] * 30
+    assert page.stubs[1]["properties"] == {"datetime": ITEMS[1]["properties"]["datetime"]}
+    ranged = next(s for s in page.stubs if "start_datetime" in s["properties"])
+    assert set(ranged["properties"]) == {"datetime", "start_datetime", "end_datetime"}
+    expected = items_to_arrow([{**f, "collection": "a"} for f in features])
+    assert page.table.equals(expected)
+
+
+def test_decode_page_without_features_has_no_stubs() -> None:
+    page = decode_page(b'{"type": "Catalog", "links": []}', "a")
+    assert (page.stubs, page.table) == (None, None)
+    assert page.head["type"] == "Catalog"
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"<html>busy</html>", "json"),
+        (b"[1, 2]", "json"),
+        (b'{"features": [{"id": "x", "properties": "oops"}]}', "convert"),
+    ],
+)
+def test_decode_page_errors_say_their_kind(content: bytes, kind: str) -> None:
+    with pytest.raises(InvalidPageContent) as info:
+        decode_page(content, "a")
+    assert info.value.kind == kind
+    assert info.value.message
+
+
+# -- the pool -------------------------------------------------------------------------------------
+async def test_pool_processes_decode_like_in_process_and_in_parallel() -> None:
+    pages = [body(ITEMS[i : i + 50]) for i in range(0, 400, 50)]
+    async with DecoderPool(2) as pool:
+        assert len(pool._children) == 2
+        pids = {child.proc.pid for child in pool._children}
+        decoded = await asyncio.gather(*(pool.decode(p, "a") for p in pages))
+        children = list(pool._children)
+    for content, page in zip(pages, decoded, strict=True):
+        local = decode_page(content, "a")
+        assert page.table is not None
+        assert local.table is not None
+        assert page.table.equals(local.table)
+        assert page.stubs == local.stubs
+        assert page.head == local.head
+    assert all(child.proc.returncode is not None for child in children)  # stopped on exit
+    assert len(pids) == 2
+
+
+async def test_pool_reports_bad_pages_and_stays_usable() -> None:
+    async with DecoderPool(1) as pool:
+        with pytest.raises(InvalidPageContent) as info:
+            await pool.decode(b"not json", "a")
+        assert info.value.kind == "json"
+        page = await pool.decode(body(ITEMS[:5]), "a")
+        assert page.table is not None
+        assert page.table.num_rows == 5
+        assert not pool._broken
+
+
+async def test_pool_falls_back_in_process_when_a_decoder_dies(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with DecoderPool(1) as pool:
+        pool._children[0].proc.kill()
+        await pool._children[0].proc.wait()
+        with caplog.at_level(logging.WARNING, logger="stacfetch"):
+            page = await pool.decode(body(ITEMS[:7]), "a")
+        assert page.table is not None
+        assert page.table.num_rows == 7
+        assert pool._broken
+        assert "decoding in-process" in caplog.text
+
+
+# -- the engine with decoders ---------------------------------------------------------------------
+async def run_engine(
+    api: FakeApi, decoder: DecoderPool | None, workers: int = 4, limit: int = 10
+) -> tuple[list[pa.Table], list[dict[str, Any]], FailureCollector]:
+    failures = FailureCollector()
+    tables: list[pa.Table] = []
+    items: list[dict[str, Any]] = []
+    retry = RetryConfig(max_retries=1, backoff_base=0.001, backoff_max=0.01)
+    async with HttpSession(
+        retry,
+        max_concurrency=workers,
+        transport=httpx.MockTransport(api),
+        trusted_origins={origin_of(ROOT)},
+    ) as http:
+        engine = FetchEngine(
+            http,
+            sink=ProgressTracker(),
+            failures=failures,
+            workers=workers,
+            limit=limit,
+            catalogs={ROOT: (API, FakeClient(api))},
+            decoder=decoder,
+        )
+        async for out in engine.stream([EntryTask(Entry(ROOT, "a"), IngestFilters())]):
+            if isinstance(out, Page):
+                items.extend(out.items)
+                if out.table is not None:
+                    assert out.table.column("id").to_pylist() == [i["id"] for i in out.items]
+                    tables.append(out.table)
+    return tables, items, failures
+
+
+async def test_engine_with_decoders_delivers_each_item_once_as_arrow() -> None:
+    api = FakeApi(ITEMS)  # range items overlap many chunks: duplicates get taken out of tables
+    async with DecoderPool(2) as pool:
+        tables, stubs, failures = await run_engine(api, pool, workers=8, limit=7)
+    assert not failures
+    ids = [i for t in tables for i in t.column("id").to_pylist()]
+    assert len(ids) == len(set(ids)) == len(ITEMS)
+    assert set(ids) == {it["id"] for it in ITEMS}
+    assert [s["id"] for s in stubs] == ids
+    _, plain, _ = await run_engine(FakeApi(ITEMS), None, workers=8, limit=7)
+    assert {it["id"] for it in plain} == set(ids)
+
+
+async def test_items_that_do_not_convert_fail_their_chunk_only() -> None:
+    api = FakeApi(ITEMS)
+    original = api.search
+
+    def search(request_body: dict[str, Any]) -> dict[str, Any]:
+        page = original(request_body)
+        page["features"] = [
+            {**f, "properties": "not an object"} if f["id"] == ITEMS[5]["id"] else f
+            for f in page["features"]
+        ]
+        return page
+
+    api.search = search  # type: ignore[method-assign,assignment]
+    async with DecoderPool(1) as pool:
+        tables, _, failures = await run_engine(api, pool, workers=4, limit=20)
+    assert len(failures) >= 1
+    assert {r.error_type for r in failures} == {"InvalidItems"}
+    assert "properties is not an object" in failures[0].message
+    ids = {i for t in tables for i in t.column("id").to_pylist()}
+    assert ITEMS[5]["id"] not in ids
+    assert len(ids) > len(ITEMS) // 2  # the other chunks went on
+
+
+async def test_invalid_json_from_a_decoder_is_retried() -> None:
+    answers = [b"<html>oops</html>", body(ITEMS[:3])]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=answers.pop(0))
+
+    retry = RetryConfig(max_retries=2, backoff_base=0.001, backoff_max=0.01)
+    async with (
+        HttpSession(retry, max_concurrency=2, transport=httpx.MockTransport(handler)) as http,
+        DecoderPool(1) as pool,
+    ):
+        attempts: list[str] = []
+
+        async def decode(content: bytes) -> Any:
+            return await pool.decode(content, "a")
+
+        page = await http.fetch(
+            SearchRequest("GET", f"{ROOT}/search"),
+            decode,
+            on_retry=lambda attempt, status, error, delay: attempts.append(error),
+        )
+    assert page.table is not None
+    assert page.table.num_rows == 3
+    assert len(attempts) == 1
+    assert attempts[0].startswith("InvalidJSON")
+
+
+# -- through the Ingestor -------------------------------------------------------------------------
+def test_ingest_with_and_without_decoders_gives_the_same_frame() -> None:
+    items = [dict(it) for it in ITEMS]
+    with StacServer(items) as server:
+        frames = [
+            Ingestor(
+                server.url,
+                collections=["a"],
+                concurrency=4,
+                limit=25,
+                progress=False,
+                decoders=n,
+            ).ingest()
+            for n in (0, 2)
+        ]
+    a, b = (f.sort_values("id").reset_index(drop=True) for f in frames)
+    assert len(a) == len(ITEMS)
+    assert list(a.columns) == list(b.columns)
+    assert a["id"].tolist() == b["id"].tolist()
+    assert a["datetime"].tolist() == b["datetime"].tolist()
+    assert a.geometry.equals(b.geometry)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "2"])
+def test_decoders_must_be_a_count(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"decoders: expected an integer >= 0"):
+        Ingestor("https://example.org/stac", collections=["a"], decoders=value)
+
+
+# -- the collector setting ------------------------------------------------------------------------
+def test_gc_relaxed_nests_and_restores() -> None:
+    before = gc.get_threshold()
+    with gc_relaxed():
+        assert gc.get_threshold()[0] >= RUN_THRESHOLD
+        with gc_relaxed():
+            assert gc.get_threshold()[0] >= RUN_THRESHOLD
+        assert gc.get_threshold()[0] >= RUN_THRESHOLD  # the outer run still holds it
+        assert gc.isenabled()
+    assert gc.get_threshold() == before
+
+
+def test_gc_relaxed_across_threads_restores_once_all_end() -> None:
+    before = gc.get_threshold()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with gc_relaxed():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    with gc_relaxed():
+        thread.start()
+        assert inside.wait(10)
+    assert gc.get_threshold()[0] >= RUN_THRESHOLD  # the other thread's run goes on
+    release.set()
+    thread.join()
+    assert gc.get_threshold() == before
+
+
+def test_gc_relaxed_keeps_a_threshold_set_meanwhile() -> None:
+    before = gc.get_threshold()
+    try:
+        with gc_relaxed():
+            gc.set_threshold(1234, *before[1:])
+        assert gc.get_threshold()[0] == 1234
+    finally:
+        gc.set_threshold(*before)
