@@ -153,8 +153,11 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     """Answer frames from ``inp`` on ``out`` until ``inp`` closes."""
     import pyarrow as pa
 
+    from . import _arrow  # noqa: F401  (imported before saying ready)
+
     # One page at a time and no cycles: the collector would only walk each page's objects.
     gc.disable()
+    _write_frame(out, {"ok": True, "ready": True})
     served = 0
     while True:
         raw = _read_exactly(inp, _HEAD.size)
@@ -190,6 +193,15 @@ class _Child:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
+    async def ready(self) -> None:
+        """Wait for the child's first frame, sent once its imports are done."""
+        assert self.proc.stdout is not None
+        read = self.proc.stdout.readexactly
+        header = orjson.loads(await read(_HEAD.unpack(await read(_HEAD.size))[0]))
+        await read(_BODY.unpack(await read(_BODY.size))[0])
+        if not header.get("ready"):
+            raise ConnectionError("the decoder process did not start")
+
     async def ask(self, collection: str | None, content: bytes) -> DecodedPage:
         import pyarrow as pa
 
@@ -214,7 +226,8 @@ class DecoderPool:
 
     Example::
 
-        async with DecoderPool(2) as pool:
+        async with DecoderPool(2) as pool:  # stops the processes on exit
+            await pool.start()
             page = await pool.decode(body, "sentinel-2-l2a")
     """
 
@@ -224,16 +237,20 @@ class DecoderPool:
         self._children: list[_Child] = []
         self._started = False
         self._broken = False
+        self._starting: set[asyncio.Task[None]] = set()
+        self.pages_here = 0
+        """Pages decoded in this process (no decoder ready, or none left)."""
+        self.pages_away = 0
+        """Pages decoded by the decoder processes."""
 
     async def __aenter__(self) -> DecoderPool:
-        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def start(self) -> None:
-        """Start the processes (they import pyarrow while discovery runs)."""
+        """Start the processes; until one is ready (~0.5 s), pages are decoded in-process."""
         if self._started:
             return
         self._started = True
@@ -254,16 +271,40 @@ class DecoderPool:
                 return
             child = _Child(proc)
             self._children.append(child)
-            self._idle.put_nowait(child)
+            task = asyncio.ensure_future(self._when_ready(child))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def ready(self) -> int:
+        """Wait until every process started is ready (or gone); how many are ready."""
+        if self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
+        return len(self._children)
+
+    async def _when_ready(self, child: _Child) -> None:
+        try:
+            await child.ready()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            log.warning("a decoder process did not start (%s)", exc)
+            self._children.remove(child)
+            return
+        self._idle.put_nowait(child)
 
     async def decode(self, content: bytes, collection: str | None) -> DecodedPage:
         """Decode one page body in a free decoder process (in-process if there is none).
 
         Raises :class:`InvalidPageContent`.
         """
-        if self._broken or not self._children:
+        if self._broken or not self._children or (self._idle.empty() and self._starting):
+            # no decoder yet (they take ~0.5 s to import pyarrow): small searches and the
+            # first pages of large ones are decoded here meanwhile
+            self.pages_here += 1
             return decode_page(content, collection)
         child = await self._idle.get()
+        if self._broken:
+            self._idle.put_nowait(child)  # wakes the next waiter, which decodes here too
+            self.pages_here += 1
+            return decode_page(content, collection)
         try:
             page = await child.ask(collection, content)
         except InvalidPageContent:
@@ -272,17 +313,24 @@ class DecoderPool:
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             log.warning("a decoder process failed (%s); decoding in-process from now on", exc)
             self._broken = True
+            self._idle.put_nowait(child)
+            self.pages_here += 1
             return decode_page(content, collection)
         except BaseException:
-            # cancelled mid-frame: the pipe is out of step, so this child is done
+            # cancelled mid-frame: the pipe is out of step, so this child is done for
             with contextlib.suppress(ProcessLookupError):
                 child.proc.kill()
+            self._broken = True
+            self._idle.put_nowait(child)
             raise
         self._idle.put_nowait(child)
+        self.pages_away += 1
         return page
 
     async def aclose(self) -> None:
         """Stop the processes (they exit when their input closes)."""
+        for task in list(self._starting):
+            task.cancel()
         for child in self._children:
             proc = child.proc
             if proc.stdin is not None:

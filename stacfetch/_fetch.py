@@ -61,6 +61,9 @@ __all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"
 MAX_EMPTY_PAGES = 5
 """Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
 MAX_SPLIT_PIECES = 16
+DECODER_MIN_ITEMS = 10_000
+"""Below this many items (when the counts tell), decoder processes cost more than they save:
+each takes ~0.5 s of CPU to start (docs/decisions/0007-decoder-processes.md)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +155,7 @@ class FetchEngine:
         catalogs: dict[str, tuple[ApiInfo, Any]] | None = None,
         local_splits: bool = True,
         decoder: DecoderPool | None = None,
+        decoder_min_items: int = DECODER_MIN_ITEMS,
     ) -> None:
         self.http = http
         self.sink = sink
@@ -170,7 +174,9 @@ class FetchEngine:
         elsewhere (Dask) to run; True: this engine's workers run them."""
         self.decoder = decoder if modifier is None else None
         """Decoder processes: pages come out as Arrow tables (not with a page ``modifier``,
-        which needs the page as a dict)."""
+        which needs the page as a dict). Started once the plans are made, unless the counts
+        say the run holds fewer than ``decoder_min_items`` items."""
+        self.decoder_min_items = decoder_min_items
 
     # -- discovery and planning ---------------------------------------------------------
     async def _catalog(self, url: str) -> tuple[ApiInfo, Any]:
@@ -251,6 +257,13 @@ class FetchEngine:
         states = await asyncio.gather(*(self.prepare(t) for t in tasks))
         # every entry discovered before any search (the count probes) is sent
         await asyncio.gather(*(self.plan(s) for s in states if s.info is not None))
+        if self.decoder is not None:
+            totals = [s.total if s.task.chunks is None else None for s in states]
+            known = [t for t in totals if t is not None]
+            if len(known) == len(totals) and sum(known) < self.decoder_min_items:
+                self.decoder = None  # a small run: decode here
+            else:
+                await self.decoder.start()
         out: asyncio.Queue[Output | None] = asyncio.Queue(maxsize=max(4, self.workers * 2))
         runners = [asyncio.create_task(self._run_entry(s, out)) for s in states]
         remaining = len(runners)

@@ -80,10 +80,12 @@ def test_decode_page_errors_say_their_kind(content: bytes, kind: str) -> None:
 async def test_pool_processes_decode_like_in_process_and_in_parallel() -> None:
     pages = [body(ITEMS[i : i + 50]) for i in range(0, 400, 50)]
     async with DecoderPool(2) as pool:
-        assert len(pool._children) == 2
+        await pool.start()
+        assert await pool.ready() == 2
         pids = {child.proc.pid for child in pool._children}
         decoded = await asyncio.gather(*(pool.decode(p, "a") for p in pages))
         children = list(pool._children)
+        assert (pool.pages_away, pool.pages_here) == (len(pages), 0)
     for content, page in zip(pages, decoded, strict=True):
         local = decode_page(content, "a")
         assert page.table is not None
@@ -97,6 +99,8 @@ async def test_pool_processes_decode_like_in_process_and_in_parallel() -> None:
 
 async def test_pool_reports_bad_pages_and_stays_usable() -> None:
     async with DecoderPool(1) as pool:
+        await pool.start()
+        await pool.ready()
         with pytest.raises(InvalidPageContent) as info:
             await pool.decode(b"not json", "a")
         assert info.value.kind == "json"
@@ -104,12 +108,15 @@ async def test_pool_reports_bad_pages_and_stays_usable() -> None:
         assert page.table is not None
         assert page.table.num_rows == 5
         assert not pool._broken
+        assert pool.pages_away == 1
 
 
 async def test_pool_falls_back_in_process_when_a_decoder_dies(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with DecoderPool(1) as pool:
+        await pool.start()
+        await pool.ready()
         pool._children[0].proc.kill()
         await pool._children[0].proc.wait()
         with caplog.at_level(logging.WARNING, logger="stacfetch"):
@@ -118,11 +125,41 @@ async def test_pool_falls_back_in_process_when_a_decoder_dies(
         assert page.table.num_rows == 7
         assert pool._broken
         assert "decoding in-process" in caplog.text
+        assert (pool.pages_away, pool.pages_here) == (0, 1)
+
+
+async def test_pages_before_the_decoders_are_ready_are_decoded_here() -> None:
+    async with DecoderPool(1) as pool:
+        assert (await pool.decode(body(ITEMS[:4]), "a")).table is not None  # not started
+        await pool.start()
+        page = await pool.decode(body(ITEMS[:4]), "a")  # the child is still importing
+        assert page.table is not None
+        assert page.table.num_rows == 4
+        assert pool.pages_here == 2
+        assert await pool.ready() == 1
+        await pool.decode(body(ITEMS[:4]), "a")
+        assert pool.pages_away == 1
+
+
+async def test_waiters_do_not_hang_when_the_only_decoder_dies() -> None:
+    async with DecoderPool(1) as pool:
+        await pool.start()
+        await pool.ready()
+        pool._children[0].proc.kill()
+        pages = await asyncio.wait_for(
+            asyncio.gather(*(pool.decode(body(ITEMS[i : i + 3]), "a") for i in range(0, 30, 3))),
+            timeout=30,
+        )
+    assert [p.table.num_rows for p in pages if p.table is not None] == [3] * 10
 
 
 # -- the engine with decoders ---------------------------------------------------------------------
 async def run_engine(
-    api: FakeApi, decoder: DecoderPool | None, workers: int = 4, limit: int = 10
+    api: FakeApi,
+    decoder: DecoderPool | None,
+    workers: int = 4,
+    limit: int = 10,
+    min_items: int = 0,
 ) -> tuple[list[pa.Table], list[dict[str, Any]], FailureCollector]:
     failures = FailureCollector()
     tables: list[pa.Table] = []
@@ -142,6 +179,7 @@ async def run_engine(
             limit=limit,
             catalogs={ROOT: (API, FakeClient(api))},
             decoder=decoder,
+            decoder_min_items=min_items,
         )
         async for out in engine.stream([EntryTask(Entry(ROOT, "a"), IngestFilters())]):
             if isinstance(out, Page):
@@ -155,7 +193,10 @@ async def run_engine(
 async def test_engine_with_decoders_delivers_each_item_once_as_arrow() -> None:
     api = FakeApi(ITEMS)  # range items overlap many chunks: duplicates get taken out of tables
     async with DecoderPool(2) as pool:
+        await pool.start()
+        await pool.ready()
         tables, stubs, failures = await run_engine(api, pool, workers=8, limit=7)
+        assert pool.pages_away > 0
     assert not failures
     ids = [i for t in tables for i in t.column("id").to_pylist()]
     assert len(ids) == len(set(ids)) == len(ITEMS)
@@ -163,6 +204,19 @@ async def test_engine_with_decoders_delivers_each_item_once_as_arrow() -> None:
     assert [s["id"] for s in stubs] == ids
     _, plain, _ = await run_engine(FakeApi(ITEMS), None, workers=8, limit=7)
     assert {it["id"] for it in plain} == set(ids)
+
+
+async def test_small_runs_by_the_counts_do_not_start_decoders() -> None:
+    async with DecoderPool(2) as pool:
+        tables, items, failures = await run_engine(FakeApi(ITEMS), pool, min_items=10 * len(ITEMS))
+        assert not pool._children
+        assert pool.pages_away == pool.pages_here == 0
+    assert not failures
+    assert tables == []  # dicts, converted by the caller as before
+    assert {it["id"] for it in items} == {it["id"] for it in ITEMS}
+    async with DecoderPool(2) as pool:  # without counts the size is unknown: started
+        await run_engine(FakeApi(ITEMS, counts=False), pool, min_items=10 * len(ITEMS))
+        assert len(pool._children) == 2
 
 
 async def test_items_that_do_not_convert_fail_their_chunk_only() -> None:
@@ -179,6 +233,8 @@ async def test_items_that_do_not_convert_fail_their_chunk_only() -> None:
 
     api.search = search  # type: ignore[method-assign,assignment]
     async with DecoderPool(1) as pool:
+        await pool.start()
+        await pool.ready()
         tables, _, failures = await run_engine(api, pool, workers=4, limit=20)
     assert len(failures) >= 1
     assert {r.error_type for r in failures} == {"InvalidItems"}
@@ -199,6 +255,8 @@ async def test_invalid_json_from_a_decoder_is_retried() -> None:
         HttpSession(retry, max_concurrency=2, transport=httpx.MockTransport(handler)) as http,
         DecoderPool(1) as pool,
     ):
+        await pool.start()
+        await pool.ready()
         attempts: list[str] = []
 
         async def decode(content: bytes) -> Any:
@@ -213,6 +271,7 @@ async def test_invalid_json_from_a_decoder_is_retried() -> None:
     assert page.table.num_rows == 3
     assert len(attempts) == 1
     assert attempts[0].startswith("InvalidJSON")
+    assert pool.pages_away == 1
 
 
 # -- through the Ingestor -------------------------------------------------------------------------
