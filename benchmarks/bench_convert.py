@@ -491,7 +491,7 @@ def _child(name: str, n: int) -> dict[str, Any]:
 
 def _child_stream(n: int) -> dict[str, Any]:
     from stacfetch._arrow import items_to_arrow
-    from stacfetch._tables import GeoParquetWriter, read_arrow
+    from stacfetch._geoparquet import GeoParquetWriter, read_arrow
 
     items_to_arrow(make_items(5))
     directory = tempfile.mkdtemp(prefix="bench-stream-")

@@ -17,9 +17,9 @@ from ._errors import (
 )
 from ._events import FailureRecord
 from ._failures import FailureCollector
+from ._geoparquet import read_geoparquet
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
-from ._tables import read_geoparquet
 from ._types import Chunk, Entry, Interval
 
 __version__ = "0.1.0"

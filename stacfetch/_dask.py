@@ -23,7 +23,7 @@ Cluster-wide budget: every HTTP request of every task holds a lease of a
 ``distributed.Semaphore`` with ``max_leases=concurrency``, one per server origin and run, so
 the server sees at most ``concurrency`` requests at once whatever the number of workers. A 429
 (or throttling 403) seen by any task publishes a pause-until time for that origin in a
-``distributed.Variable``; every task checks it (at most every :data:`PAUSE_POLL` seconds)
+``distributed.Variable``; every task checks it (at most every ``PAUSE_POLL`` seconds)
 before taking a lease, so the whole cluster backs off, not only the task that was told to.
 
 Exactly once (``docs/decisions/0004-dask.md``): a **final deduplication pass on the driver**.
@@ -55,11 +55,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._config import IngestFilters, RetryConfig
+from ._dask_gates import GatedSession, Gates, distributed_module
 from ._dedup import deduplicate_parts
 from ._errors import ConfigurationError, IncompleteIngestError
 from ._events import (
@@ -77,7 +78,7 @@ from ._events import (
 )
 from ._failures import FailureCollector
 from ._fetch import MAX_SPLIT_PIECES, ChunkEnd, EntryTask, FetchEngine, Page, _EntryState
-from ._http import AdaptiveLimiter, HttpSession, origin_of
+from ._http import HttpSession, origin_of
 from ._resume import Manifest
 from ._search import ApiInfo
 from ._types import Chunk
@@ -102,28 +103,11 @@ logger = logging.getLogger("stacfetch")
 ROWS_PER_PART = 20_000
 """Items per GeoParquet part a task writes (a chunk larger than that writes several parts)."""
 
-PAUSE_POLL = 0.25
-"""Seconds a task trusts its last reading of the cluster-wide pause board."""
-
-THROTTLE_PAUSE = 1.0
-"""Cluster-wide pause (seconds) after a throttling answer that named no ``Retry-After``."""
-
 SPLIT_PIECES = 4
 """Pieces the rest of a chunk is split into when it proves large and the server gives no count."""
 
 MAX_EVENTS = 100
 """Retry events a task reports back per chunk (the rest are counted, not listed)."""
-
-
-def _distributed() -> Any:
-    """The ``distributed`` module (imported on first use only; typed loosely on purpose)."""
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "Dask support needs the optional extra: pip install 'stacfetch[dask]'"
-        ) from exc
-    return distributed
 
 
 def _digest(text: str) -> str:
@@ -186,187 +170,6 @@ class ChunkResult:
     requests: int = 0
     seconds: float = 0.0
     worker: str = ""
-
-
-# -- the cluster-wide budget (worker side) ---------------------------------------------------------
-class _PauseBoard:
-    """The run's ``distributed.Variable`` of ``{origin: pause-until (UNIX time)}``, cached."""
-
-    def __init__(self, variable: Any) -> None:
-        self._variable = variable
-        self._value: dict[str, float] = {}
-        self._read_at = -1e9
-        self._lock = asyncio.Lock()
-        self._writes: set[asyncio.Future[Any]] = set()
-
-    def _get(self) -> dict[str, float]:
-        value = self._variable.get(timeout=10)
-        return dict(value) if isinstance(value, Mapping) else {}
-
-    async def remaining(self, origin: str, *, max_age: float = PAUSE_POLL) -> float:
-        """Seconds until the cluster-wide pause of ``origin`` ends (0 when none)."""
-        async with self._lock:
-            if time.monotonic() - self._read_at > max_age:
-                try:
-                    fresh = await asyncio.to_thread(self._get)
-                except Exception as exc:  # the board is advisory: never fail a chunk over it
-                    logger.debug("stacfetch: pause board unreadable: %r", exc)
-                    fresh = {}
-                for key, until in fresh.items():
-                    self._value[key] = max(until, self._value.get(key, 0.0))
-                self._read_at = time.monotonic()
-        return max(0.0, self._value.get(origin, 0.0) - time.time())
-
-    def pause(self, origin: str, seconds: float) -> None:
-        """Publish a pause of ``origin`` for every task of the run (in the background)."""
-        until = time.time() + seconds
-        self._value[origin] = max(until, self._value.get(origin, 0.0))
-
-        def publish() -> None:
-            board = self._get()
-            if board.get(origin, 0.0) < until:
-                board[origin] = until
-                self._variable.set(board)
-
-        async def run() -> None:
-            try:
-                await asyncio.to_thread(publish)
-            except Exception as exc:
-                logger.debug("stacfetch: could not publish a pause: %r", exc)
-
-        self.track(asyncio.get_running_loop().create_task(run()))
-
-    def track(self, task: asyncio.Future[Any]) -> None:
-        """Keep a background call alive until :meth:`flush`."""
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def flush(self) -> None:
-        """Wait for pauses still being published."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
-
-
-class _Gate:
-    """One origin's cluster-wide semaphore, honouring the run's pause board."""
-
-    def __init__(self, origin: str, semaphore: Any, board: _PauseBoard) -> None:
-        self.origin = origin
-        self._semaphore = semaphore
-        self._board = board
-
-    async def _acquire(self) -> None:
-        pending = asyncio.ensure_future(asyncio.to_thread(self._semaphore.acquire))
-        try:
-            await asyncio.shield(pending)
-        except asyncio.CancelledError:
-            # the thread may still get the lease: hand it back as soon as it does
-            def give_back(fut: asyncio.Future[Any]) -> None:
-                if not fut.cancelled() and fut.exception() is None and fut.result():
-                    self._board.track(
-                        asyncio.ensure_future(asyncio.to_thread(self._semaphore.release))
-                    )
-
-            pending.add_done_callback(give_back)
-            raise
-
-    async def _release(self) -> None:
-        await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(self._semaphore.release)))
-
-    async def enter(self) -> None:
-        """Wait out any cluster-wide pause, then take a lease."""
-        while True:
-            wait = await self._board.remaining(self.origin)
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            await self._acquire()
-            if await self._board.remaining(self.origin) <= 0:
-                return
-            await self._release()  # a pause began while we queued for the lease
-
-    async def leave(self) -> None:
-        """Hand the lease back."""
-        await self._release()
-
-    def throttled(self, seconds: float | None) -> None:
-        """The server throttled us: pause the whole cluster for this origin."""
-        self._board.pause(self.origin, seconds or THROTTLE_PAUSE)
-
-
-class _Gates:
-    """The gates of one task, made on the task's thread (where Dask's worker is known)."""
-
-    def __init__(self, spec: _RunSpec) -> None:
-        distributed = _distributed()
-        self._spec = spec
-        self._worker = distributed.get_worker()
-        client = distributed.get_client()
-        self.board = _PauseBoard(distributed.Variable(spec.pause_name, client=client))
-        self._gates: dict[str, _Gate] = {}
-        self._semaphores: list[Any] = []
-
-    @property
-    def worker(self) -> str:
-        return str(self._worker.address)
-
-    def gate(self, origin: str) -> _Gate:
-        if origin not in self._gates:
-            semaphore = _distributed().Semaphore(
-                max_leases=self._spec.concurrency,
-                name=self._spec.semaphore_name(origin),
-                scheduler_rpc=self._worker.scheduler,
-                loop=self._worker.loop,
-            )
-            self._semaphores.append(semaphore)
-            self._gates[origin] = _Gate(origin, semaphore, self.board)
-        return self._gates[origin]
-
-    @property
-    def origins(self) -> tuple[str, ...]:
-        return tuple(self._gates)
-
-    def close(self) -> None:
-        """Stop the lease-refresh callbacks (leases are all released by now)."""
-        for semaphore in self._semaphores:
-            callback = getattr(semaphore, "refresh_callback", None)
-            if callback is not None:
-                self._worker.loop.add_callback(callback.stop)
-
-
-class _GatedLimiter(AdaptiveLimiter):
-    """The per-host limiter of a task, plus the cluster-wide gate of that host."""
-
-    def __init__(self, max_limit: int, gate: _Gate) -> None:
-        super().__init__(max_limit)
-        self.gate = gate
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with super().slot():
-            await self.gate.enter()
-            try:
-                yield
-            finally:
-                await self.gate.leave()
-
-    def on_throttle(self, retry_after: float | None) -> None:
-        super().on_throttle(retry_after)
-        self.gate.throttled(retry_after)
-
-
-class _GatedSession(HttpSession):
-    """An :class:`HttpSession` whose every request holds a cluster-wide lease."""
-
-    def __init__(self, gates: _Gates, retry: RetryConfig, **kwargs: Any) -> None:
-        super().__init__(retry, **kwargs)
-        self._gates = gates
-
-    def limiter(self, url: str) -> AdaptiveLimiter:
-        origin = origin_of(url)
-        if origin not in self.limiters:
-            self.limiters[origin] = _GatedLimiter(self.max_concurrency, self._gates.gate(origin))
-        return self.limiters[origin]
 
 
 # -- one chunk on a worker -------------------------------------------------------------------------
@@ -440,7 +243,7 @@ def fetch_chunk_task(spec: _RunSpec, index: int, chunk: Chunk, truncated: bool) 
         fut = client.submit(fetch_chunk_task, spec, 0, chunk, False)
         fut.result().items   # -> 1000
     """
-    gates = _Gates(spec)
+    gates = Gates(spec)
     try:
         return asyncio.run(_fetch_chunk(spec, index, chunk, truncated, gates))
     finally:
@@ -448,9 +251,10 @@ def fetch_chunk_task(spec: _RunSpec, index: int, chunk: Chunk, truncated: bool) 
 
 
 async def _fetch_chunk(
-    spec: _RunSpec, index: int, chunk: Chunk, truncated: bool, gates: _Gates
+    spec: _RunSpec, index: int, chunk: Chunk, truncated: bool, gates: Gates
 ) -> ChunkResult:
-    from ._tables import items_to_arrow, write_geoparquet
+    from ._geoparquet import write_geoparquet
+    from ._tables import items_to_arrow
 
     started = time.monotonic()
     entry = chunk.entry
@@ -476,7 +280,7 @@ async def _fetch_chunk(
     failures = FailureCollector()
     end: ChunkEnd | None = None
     buffer: list[dict[str, Any]] = []
-    async with _GatedSession(
+    async with GatedSession(
         gates,
         spec.retry,
         max_concurrency=2,
@@ -578,7 +382,7 @@ def _task_failure(chunk: Chunk, exc: BaseException, since: float) -> FailureReco
 
 async def _connect(client: Any) -> tuple[Any, bool]:
     """The Client to use, and whether we made it (a scheduler address was given)."""
-    distributed = _distributed()
+    distributed = distributed_module()
 
     if isinstance(client, (str, os.PathLike)):
         made = await asyncio.to_thread(distributed.Client, os.fspath(client))
@@ -597,7 +401,7 @@ async def _connect(client: Any) -> tuple[Any, bool]:
 
 async def _cleanup(client: Any, spec: _RunSpec, origins: set[str]) -> None:
     """Forget the run's semaphores and pause board on the scheduler (best effort)."""
-    distributed = _distributed()
+    distributed = distributed_module()
 
     def run() -> None:
         for origin in origins:
@@ -643,7 +447,7 @@ async def dask_to_parquet(
         client = Client("tcp://scheduler:8786")
         await dask_to_parquet(ing, "s2.parquet", client)   # -> PosixPath('s2.parquet')
     """
-    _distributed()
+    distributed_module()
     if isinstance(rows_per_part, bool) or not isinstance(rows_per_part, int) or rows_per_part < 1:
         raise ConfigurationError(f"rows_per_part: must be an integer >= 1, got {rows_per_part!r}")
     files = [e.source_file for e in ingestor.entries if e.source_file]
@@ -722,7 +526,7 @@ async def _drive(
     rows_per_part: int,
     sink: EventSink,
 ) -> Path:
-    distributed = _distributed()
+    distributed = distributed_module()
     cfg = ingestor.config
     manifest = Manifest.open(path, ingestor._signature(), overwrite=overwrite)
     plans = await _plan(ingestor, manifest, sink)
@@ -869,14 +673,15 @@ def read_dask_geodataframe(
         ddf = read_dask_geodataframe("s2.parquet", columns=["id", "datetime"])
         ddf.npartitions, len(ddf)   # -> (42, 812345)
     """
-    _distributed()
+    distributed_module()
     import dask_geopandas  # noqa: F401  (registers GeoDataFrame collections with dask)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ._tables import _parquet_files, arrow_to_geodataframe, conform_table, unify_schemas
+    from ._geoparquet import parquet_files
+    from ._tables import arrow_to_geodataframe, conform_table, unify_schemas
 
-    files = [str(f) for f in _parquet_files(Path(path))]
+    files = [str(f) for f in parquet_files(Path(path))]
     if not files:
         raise FileNotFoundError(f"no GeoParquet part in {os.fspath(path)!r}")
     schema = unify_schemas([pq.read_schema(f) for f in files])

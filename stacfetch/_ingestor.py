@@ -599,8 +599,9 @@ class Ingestor:
             )
         import pyarrow.parquet as pq
 
+        from ._geoparquet import write_geoparquet
         from ._resume import Manifest
-        from ._tables import concat_tables, items_to_arrow, write_geoparquet
+        from ._tables import concat_tables, items_to_arrow
 
         manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
         index = {e.key: i for i, e in enumerate(self.entries)}

@@ -1,27 +1,21 @@
-"""Results: Arrow tables of items -> one table, a GeoDataFrame, or GeoParquet on disk.
+"""Results: Arrow tables of items -> one table, or a GeoDataFrame.
 
 The engine converts page by page (:func:`stacfetch._arrow.items_to_arrow`) while fetching goes
 on, so tables of one run may disagree: a property missing from one page, an int in one page and
 a float in the next, a new asset key. :func:`unify_fields` / :func:`conform` reconcile them
 (missing -> null, ints + floats -> float64, structs -> the union of their fields, anything
-incompatible -> JSON text), and :func:`concat_tables`, :class:`GeoParquetWriter` and
-:func:`read_arrow` are built on them. This is the only module that imports geopandas.
+incompatible -> JSON text), and :func:`concat_tables` and :mod:`stacfetch._geoparquet` are
+built on them. This is the only module that imports geopandas.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Sequence
-from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from stacfetch._arrow import (
     ENCODING,
@@ -37,35 +31,24 @@ from stacfetch._arrow import (
     json_array,
     to_python,
     to_timestamps,
-    wgs84_projjson,
 )
 
 if TYPE_CHECKING:
     import geopandas
 
 __all__ = [
-    "GeoParquetWriter",
     "arrow_to_geodataframe",
     "concat_tables",
     "conform",
     "conform_table",
+    "is_list_type",
     "items_to_arrow",
     "items_to_geodataframe",
-    "read_arrow",
-    "read_geoparquet",
+    "json_field",
+    "minimal_schema",
     "unify_fields",
     "unify_schemas",
-    "write_geoparquet",
 ]
-
-GEOPARQUET_VERSION = "1.1.0"
-"""The GeoParquet version written (as stac-geoparquet 0.8 does)."""
-STAC_GEOPARQUET_VERSION = "1.0.0"
-"""The stac-geoparquet metadata version written."""
-DEFAULT_ROWS_PER_PART = 100_000
-"""Rows per part file of :class:`GeoParquetWriter`."""
-DEFAULT_ROW_GROUP_ROWS = 10_000
-"""Rows buffered in memory before :class:`GeoParquetWriter` writes them as one row group."""
 
 _MINIMAL = (
     pa.field("type", pa.string()),
@@ -76,18 +59,18 @@ _MINIMAL = (
 )
 
 
-def _minimal_schema() -> pa.Schema:
+def minimal_schema() -> pa.Schema:
     return pa.schema([field or geometry_field() for field in _MINIMAL])
 
 
 # --- schema algebra ------------------------------------------------------------------------
 
 
-def _json_field(field: pa.Field) -> pa.Field:
+def json_field(field: pa.Field) -> pa.Field:
     return pa.field(field.name, pa.string(), metadata={**(field.metadata or {}), ENCODING: JSON})
 
 
-def _is_list(kind: pa.DataType) -> bool:
+def is_list_type(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
     )
@@ -114,7 +97,7 @@ def unify_fields(a: pa.Field, b: pa.Field) -> pa.Field:
     meta = {**(b.metadata or {}), **(a.metadata or {})}
     ta, tb = a.type, b.type
     if is_json(a) or is_json(b):
-        return _json_field(a.with_metadata(meta))
+        return json_field(a.with_metadata(meta))
     if ta.equals(tb, check_metadata=True):
         return a.with_metadata(meta) if meta else a
     if pa.types.is_null(ta) or pa.types.is_null(tb):
@@ -135,13 +118,13 @@ def unify_fields(a: pa.Field, b: pa.Field) -> pa.Field:
             own = children.get(child.name)
             children[child.name] = child if own is None else unify_fields(own, child)
         kind = pa.struct(list(children.values()))
-    elif _is_list(ta) and _is_list(tb):
+    elif is_list_type(ta) and is_list_type(tb):
         value = unify_fields(ta.value_field, tb.value_field)
         kind = pa.list_(value.with_name("item"))
     else:
         kind = None
     if kind is None:
-        return _json_field(a.with_metadata(meta))
+        return json_field(a.with_metadata(meta))
     return pa.field(a.name, kind, metadata=meta or None)
 
 
@@ -184,7 +167,7 @@ def conform(array: pa.Array | pa.ChunkedArray, src: pa.Field, dst: pa.Field) -> 
                 children.append(conform(array.field(index), have.field(index), child))
         mask = array.is_null() if array.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(want), mask=mask)
-    if _is_list(want):
+    if is_list_type(want):
         lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy()
         offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
         values = conform(pc.list_flatten(array), have.value_field, want.value_field)
@@ -272,7 +255,7 @@ def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
     """
     tables = [table for table in tables if table.num_columns]
     if not tables:
-        return _minimal_schema().empty_table()
+        return minimal_schema().empty_table()
     schema = unify_schemas([table.schema for table in tables])
     return pa.concat_tables([conform_table(table, schema) for table in tables])
 
@@ -296,7 +279,7 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
     import geopandas
     import pandas as pd
 
-    for field in _minimal_schema():
+    for field in minimal_schema():
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     position = table.column_names.index("geometry")
@@ -347,250 +330,3 @@ def items_to_geodataframe(items: Sequence[dict[str, Any]]) -> geopandas.GeoDataF
         ['a', Timestamp('2024-01-01 00:00:00+0000', tz='UTC')]
     """
     return arrow_to_geodataframe(items_to_arrow(items))
-
-
-# --- GeoParquet ----------------------------------------------------------------------------
-
-
-def _geoparquet_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
-    """The ``geo`` and ``stac-geoparquet`` file metadata for a table of this schema."""
-    column: dict[str, Any] = {
-        "encoding": "WKB",
-        "geometry_types": [],
-        "crs": wgs84_projjson(),
-        "edges": "planar",
-    }
-    if "bbox" in schema.names and pa.types.is_struct(schema.field("bbox").type):
-        column["covering"] = {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}}
-    columns: dict[str, Any] = {"geometry": column}
-    if "proj:geometry" in schema.names and pa.types.is_binary(schema.field("proj:geometry").type):
-        columns["proj:geometry"] = {"encoding": "WKB", "geometry_types": [], "crs": None}
-    geo = {"version": GEOPARQUET_VERSION, "columns": columns, "primary_column": "geometry"}
-    return {
-        b"geo": json.dumps(geo).encode(),
-        b"stac-geoparquet": json.dumps({"version": STAC_GEOPARQUET_VERSION}).encode(),
-    }
-
-
-def _has_empty_struct(kind: pa.DataType) -> bool:
-    if pa.types.is_struct(kind):
-        return kind.num_fields == 0 or any(_has_empty_struct(child.type) for child in kind)
-    return _is_list(kind) and _has_empty_struct(kind.value_type)
-
-
-def _parquet_ready(table: pa.Table) -> pa.Table:
-    """``table`` as Parquet can store it, with GeoParquet metadata.
-
-    Parquet cannot store a struct without fields: an all-empty ``assets`` column is dropped
-    (as stac-geoparquet does; it reads back as ``{}``), any other column holding one becomes
-    JSON text.
-    """
-    for index in reversed(range(table.num_columns)):
-        field = table.schema.field(index)
-        if not _has_empty_struct(field.type):
-            continue
-        if field.name == "assets" and field.type.num_fields == 0:
-            table = table.remove_column(index)
-        else:
-            values = json_array(to_python(table.column(index), field))
-            table = table.set_column(index, _json_field(field), values)
-    return table.replace_schema_metadata(_geoparquet_metadata(table.schema))
-
-
-def write_geoparquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
-    """Write one GeoParquet file atomically (a temporary name, then a rename).
-
-    Example:
-        >>> import tempfile
-        >>> out = Path(tempfile.mkdtemp()) / "items.parquet"
-        >>> write_geoparquet(items_to_arrow([]), out).name
-        'items.parquet'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(_parquet_ready(table), temp, compression="zstd")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
-
-
-_PART = re.compile(r"^part-(\d+)\.parquet$")
-
-
-class GeoParquetWriter:
-    """Stream tables to a directory of GeoParquet part files, with bounded memory.
-
-    Tables are buffered until ``row_group_rows`` rows, then written as one row group of the
-    open part; a part is closed (and only then given its final name, atomically) at
-    ``rows_per_part`` rows, or earlier when a table brings columns or types the part's schema
-    cannot hold. Parts may have different schemas; :func:`read_arrow` unifies them.
-    ``write(table, part_name="chunk-7")`` writes that table alone as ``chunk-7.parquet``.
-    Used as a context manager, an exception discards the unfinished part.
-
-    Example:
-        >>> import tempfile
-        >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "a", "geometry": None,
-        ...         "properties": {"datetime": "2024-01-01T00:00:00Z"}, "assets": {}}
-        >>> with GeoParquetWriter(tempfile.mkdtemp()) as writer:
-        ...     _ = writer.write(items_to_arrow([item]))
-        >>> [p.name for p in writer.parts], read_arrow(writer.path).num_rows
-        (['part-00000.parquet'], 1)
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        rows_per_part: int = DEFAULT_ROWS_PER_PART,
-        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
-    ) -> None:
-        if rows_per_part < 1 or row_group_rows < 1:
-            raise ValueError("rows_per_part and row_group_rows must be >= 1")
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.rows_per_part = rows_per_part
-        self.row_group_rows = min(row_group_rows, rows_per_part)
-        self.parts: list[Path] = []
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
-        self._part_rows = 0
-        self._temp: Path | None = None
-        numbers = [int(m.group(1)) for p in self.path.iterdir() if (m := _PART.match(p.name))]
-        self._next = max(numbers, default=-1) + 1
-
-    def write(self, table: pa.Table, part_name: str | None = None) -> list[Path]:
-        """Add a table; returns the part files completed by this call.
-
-        With ``part_name``, the table is written at once as ``<part_name>.parquet``.
-        """
-        if part_name is not None:
-            if "/" in part_name or os.sep in part_name or part_name.startswith("."):
-                raise ValueError(f"part_name must be a plain file name, got {part_name!r}")
-            path = write_geoparquet(table, self.path / f"{part_name}.parquet")
-            self.parts.append(path)
-            return [path]
-        if table.num_rows == 0:
-            return []
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
-        done: list[Path] = []
-        while self._pending_rows >= self.row_group_rows:
-            done += self._flush(self.row_group_rows)
-        return done
-
-    def close(self) -> list[Path]:
-        """Write what is buffered, finish the open part; returns every part written."""
-        while self._pending_rows:
-            self._flush(self._pending_rows)
-        self._finish()
-        return list(self.parts)
-
-    def abort(self) -> None:
-        """Drop what is buffered and the unfinished part; finished parts stay."""
-        self._pending, self._pending_rows = [], 0
-        if self._writer is not None:
-            self._writer.close()
-        if self._temp is not None:
-            self._temp.unlink(missing_ok=True)
-        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
-
-    def __enter__(self) -> GeoParquetWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _take(self, rows: int) -> pa.Table:
-        """Up to ``rows`` buffered rows, as one table."""
-        taken: list[pa.Table] = []
-        count = 0
-        while self._pending and count < rows:
-            table = self._pending.pop(0)
-            if count + table.num_rows > rows:
-                keep = rows - count
-                self._pending.insert(0, table.slice(keep))
-                table = table.slice(0, keep)
-            taken.append(table)
-            count += table.num_rows
-        self._pending_rows -= count
-        return concat_tables(taken)
-
-    def _flush(self, rows: int) -> list[Path]:
-        room = self.rows_per_part - self._part_rows if self._writer else self.rows_per_part
-        group = _parquet_ready(self._take(min(rows, room)))
-        done: list[Path] = []
-        if self._schema is not None:
-            unified = unify_schemas([self._schema, group.schema])
-            if not unified.equals(self._schema, check_metadata=True):
-                done += self._finish()
-            group = conform_table(group, unified.with_metadata(_geoparquet_metadata(unified)))
-        if self._writer is None:
-            self._schema = group.schema
-            self._temp = self.path / f".part-{self._next:05d}.parquet.tmp"
-            self._writer = pq.ParquetWriter(self._temp, self._schema, compression="zstd")
-        assert self._writer is not None
-        self._writer.write_table(group, row_group_size=len(group) or None)
-        self._part_rows += group.num_rows
-        if self._part_rows >= self.rows_per_part:
-            done += self._finish()
-        return done
-
-    def _finish(self) -> list[Path]:
-        if self._writer is None or self._temp is None:
-            return []
-        self._writer.close()
-        path = self.path / f"part-{self._next:05d}.parquet"
-        os.replace(self._temp, path)
-        self._next += 1
-        self.parts.append(path)
-        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
-        return [path]
-
-
-def _parquet_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(
-            p
-            for p in path.iterdir()
-            if p.suffix == ".parquet" and not p.name.startswith((".", "_"))
-        )
-    return [path]
-
-
-def read_arrow(path: str | os.PathLike[str]) -> pa.Table:
-    """Read a GeoParquet file, or a directory of part files, as one table (schemas unified).
-
-    Example:
-        >>> import tempfile
-        >>> read_arrow(tempfile.mkdtemp()).column_names
-        ['type', 'stac_version', 'id', 'geometry', 'collection']
-    """
-    files = _parquet_files(Path(path))
-    tables = [pq.read_table(file) for file in files]
-    if len(tables) == 1:
-        return tables[0]
-    return concat_tables(tables)
-
-
-def read_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame:
-    """Read a GeoParquet file or a directory of part files as one GeoDataFrame.
-
-    Example:
-        >>> import tempfile
-        >>> len(read_geoparquet(tempfile.mkdtemp()))
-        0
-    """
-    return arrow_to_geodataframe(read_arrow(path))

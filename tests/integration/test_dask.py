@@ -30,8 +30,9 @@ from stacfetch._dask import read_dask_geodataframe
 from stacfetch._datetimes import parse_datetime
 from stacfetch._dedup import deduplicate_parts
 from stacfetch._events import ChunkSplit, EntryPlanned, Event, PageFetched
+from stacfetch._geoparquet import write_geoparquet
 from stacfetch._resume import MANIFEST_NAME, Manifest
-from stacfetch._tables import items_to_arrow, write_geoparquet
+from stacfetch._tables import items_to_arrow
 from tests.support.faultproxy import FaultProxy, overlaps
 from tests.support.itemgen import generate_items
 

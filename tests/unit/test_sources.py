@@ -15,8 +15,8 @@ import pytest
 
 from stacfetch._arrow import TIMESTAMP_COLUMNS, items_to_arrow
 from stacfetch._errors import ConfigurationError, SourceError
+from stacfetch._geoparquet import GeoParquetWriter, write_geoparquet
 from stacfetch._sources import aiter_source_pages, iter_source_pages, resolve_source
-from stacfetch._tables import GeoParquetWriter, write_geoparquet
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))

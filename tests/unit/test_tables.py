@@ -22,21 +22,13 @@ from stacfetch._arrow import (
     LEVEL,
     TIMESTAMP,
     TIMESTAMP_COLUMNS,
-    geojson_to_wkb,
     items_to_arrow,
     to_timestamps,
-    wkb_to_geojson,
 )
+from stacfetch._geoparquet import GeoParquetWriter, read_arrow, read_geoparquet, write_geoparquet
 from stacfetch._sources import table_to_items
-from stacfetch._tables import (
-    GeoParquetWriter,
-    arrow_to_geodataframe,
-    concat_tables,
-    items_to_geodataframe,
-    read_arrow,
-    read_geoparquet,
-    write_geoparquet,
-)
+from stacfetch._tables import arrow_to_geodataframe, concat_tables, items_to_geodataframe
+from stacfetch._wkb import geojson_to_wkb, wkb_to_geojson
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))

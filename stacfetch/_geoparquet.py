@@ -1,0 +1,297 @@
+"""GeoParquet on disk: atomic single files, a streaming writer of parts, and reading back.
+
+Files follow stac-geoparquet 0.8 (GeoParquet 1.1 ``geo`` metadata with the WGS 84 PROJJSON,
+a ``stac-geoparquet`` version key, zstd). A directory of parts written at different times may
+hold different schemas; :func:`read_arrow` unifies them with :mod:`stacfetch._tables`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ._arrow import json_array, to_python, wgs84_projjson
+from ._tables import (
+    arrow_to_geodataframe,
+    concat_tables,
+    conform_table,
+    is_list_type,
+    json_field,
+    unify_schemas,
+)
+
+if TYPE_CHECKING:
+    import geopandas
+
+__all__ = [
+    "GeoParquetWriter",
+    "parquet_files",
+    "read_arrow",
+    "read_geoparquet",
+    "write_geoparquet",
+]
+
+GEOPARQUET_VERSION = "1.1.0"
+"""The GeoParquet version written (as stac-geoparquet 0.8 does)."""
+STAC_GEOPARQUET_VERSION = "1.0.0"
+"""The stac-geoparquet metadata version written."""
+DEFAULT_ROWS_PER_PART = 100_000
+"""Rows per part file of :class:`GeoParquetWriter`."""
+DEFAULT_ROW_GROUP_ROWS = 10_000
+"""Rows buffered in memory before :class:`GeoParquetWriter` writes them as one row group."""
+
+
+# --- GeoParquet ----------------------------------------------------------------------------
+
+
+def _geoparquet_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """The ``geo`` and ``stac-geoparquet`` file metadata for a table of this schema."""
+    column: dict[str, Any] = {
+        "encoding": "WKB",
+        "geometry_types": [],
+        "crs": wgs84_projjson(),
+        "edges": "planar",
+    }
+    if "bbox" in schema.names and pa.types.is_struct(schema.field("bbox").type):
+        column["covering"] = {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}}
+    columns: dict[str, Any] = {"geometry": column}
+    if "proj:geometry" in schema.names and pa.types.is_binary(schema.field("proj:geometry").type):
+        columns["proj:geometry"] = {"encoding": "WKB", "geometry_types": [], "crs": None}
+    geo = {"version": GEOPARQUET_VERSION, "columns": columns, "primary_column": "geometry"}
+    return {
+        b"geo": json.dumps(geo).encode(),
+        b"stac-geoparquet": json.dumps({"version": STAC_GEOPARQUET_VERSION}).encode(),
+    }
+
+
+def _has_empty_struct(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return kind.num_fields == 0 or any(_has_empty_struct(child.type) for child in kind)
+    return is_list_type(kind) and _has_empty_struct(kind.value_type)
+
+
+def _parquet_ready(table: pa.Table) -> pa.Table:
+    """``table`` as Parquet can store it, with GeoParquet metadata.
+
+    Parquet cannot store a struct without fields: an all-empty ``assets`` column is dropped
+    (as stac-geoparquet does; it reads back as ``{}``), any other column holding one becomes
+    JSON text.
+    """
+    for index in reversed(range(table.num_columns)):
+        field = table.schema.field(index)
+        if not _has_empty_struct(field.type):
+            continue
+        if field.name == "assets" and field.type.num_fields == 0:
+            table = table.remove_column(index)
+        else:
+            values = json_array(to_python(table.column(index), field))
+            table = table.set_column(index, json_field(field), values)
+    return table.replace_schema_metadata(_geoparquet_metadata(table.schema))
+
+
+def write_geoparquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Write one GeoParquet file atomically (a temporary name, then a rename).
+
+    Example:
+        >>> import tempfile
+        >>> from stacfetch._arrow import items_to_arrow
+        >>> out = Path(tempfile.mkdtemp()) / "items.parquet"
+        >>> write_geoparquet(items_to_arrow([]), out).name
+        'items.parquet'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(_parquet_ready(table), temp, compression="zstd")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+_PART = re.compile(r"^part-(\d+)\.parquet$")
+
+
+class GeoParquetWriter:
+    """Stream tables to a directory of GeoParquet part files, with bounded memory.
+
+    Tables are buffered until ``row_group_rows`` rows, then written as one row group of the
+    open part; a part is closed (and only then given its final name, atomically) at
+    ``rows_per_part`` rows, or earlier when a table brings columns or types the part's schema
+    cannot hold. Parts may have different schemas; :func:`read_arrow` unifies them.
+    ``write(table, part_name="chunk-7")`` writes that table alone as ``chunk-7.parquet``.
+    Used as a context manager, an exception discards the unfinished part.
+
+    Example:
+        >>> import tempfile
+        >>> from stacfetch._arrow import items_to_arrow
+        >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "a", "geometry": None,
+        ...         "properties": {"datetime": "2024-01-01T00:00:00Z"}, "assets": {}}
+        >>> with GeoParquetWriter(tempfile.mkdtemp()) as writer:
+        ...     _ = writer.write(items_to_arrow([item]))
+        >>> [p.name for p in writer.parts], read_arrow(writer.path).num_rows
+        (['part-00000.parquet'], 1)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        rows_per_part: int = DEFAULT_ROWS_PER_PART,
+        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+    ) -> None:
+        if rows_per_part < 1 or row_group_rows < 1:
+            raise ValueError("rows_per_part and row_group_rows must be >= 1")
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.rows_per_part = rows_per_part
+        self.row_group_rows = min(row_group_rows, rows_per_part)
+        self.parts: list[Path] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._part_rows = 0
+        self._temp: Path | None = None
+        numbers = [int(m.group(1)) for p in self.path.iterdir() if (m := _PART.match(p.name))]
+        self._next = max(numbers, default=-1) + 1
+
+    def write(self, table: pa.Table, part_name: str | None = None) -> list[Path]:
+        """Add a table; returns the part files completed by this call.
+
+        With ``part_name``, the table is written at once as ``<part_name>.parquet``.
+        """
+        if part_name is not None:
+            if "/" in part_name or os.sep in part_name or part_name.startswith("."):
+                raise ValueError(f"part_name must be a plain file name, got {part_name!r}")
+            path = write_geoparquet(table, self.path / f"{part_name}.parquet")
+            self.parts.append(path)
+            return [path]
+        if table.num_rows == 0:
+            return []
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        done: list[Path] = []
+        while self._pending_rows >= self.row_group_rows:
+            done += self._flush(self.row_group_rows)
+        return done
+
+    def close(self) -> list[Path]:
+        """Write what is buffered, finish the open part; returns every part written."""
+        while self._pending_rows:
+            self._flush(self._pending_rows)
+        self._finish()
+        return list(self.parts)
+
+    def abort(self) -> None:
+        """Drop what is buffered and the unfinished part; finished parts stay."""
+        self._pending, self._pending_rows = [], 0
+        if self._writer is not None:
+            self._writer.close()
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
+
+    def __enter__(self) -> GeoParquetWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _take(self, rows: int) -> pa.Table:
+        """Up to ``rows`` buffered rows, as one table."""
+        taken: list[pa.Table] = []
+        count = 0
+        while self._pending and count < rows:
+            table = self._pending.pop(0)
+            if count + table.num_rows > rows:
+                keep = rows - count
+                self._pending.insert(0, table.slice(keep))
+                table = table.slice(0, keep)
+            taken.append(table)
+            count += table.num_rows
+        self._pending_rows -= count
+        return concat_tables(taken)
+
+    def _flush(self, rows: int) -> list[Path]:
+        room = self.rows_per_part - self._part_rows if self._writer else self.rows_per_part
+        group = _parquet_ready(self._take(min(rows, room)))
+        done: list[Path] = []
+        if self._schema is not None:
+            unified = unify_schemas([self._schema, group.schema])
+            if not unified.equals(self._schema, check_metadata=True):
+                done += self._finish()
+            group = conform_table(group, unified.with_metadata(_geoparquet_metadata(unified)))
+        if self._writer is None:
+            self._schema = group.schema
+            self._temp = self.path / f".part-{self._next:05d}.parquet.tmp"
+            self._writer = pq.ParquetWriter(self._temp, self._schema, compression="zstd")
+        assert self._writer is not None
+        self._writer.write_table(group, row_group_size=len(group) or None)
+        self._part_rows += group.num_rows
+        if self._part_rows >= self.rows_per_part:
+            done += self._finish()
+        return done
+
+    def _finish(self) -> list[Path]:
+        if self._writer is None or self._temp is None:
+            return []
+        self._writer.close()
+        path = self.path / f"part-{self._next:05d}.parquet"
+        os.replace(self._temp, path)
+        self._next += 1
+        self.parts.append(path)
+        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
+        return [path]
+
+
+def parquet_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix == ".parquet" and not p.name.startswith((".", "_"))
+        )
+    return [path]
+
+
+def read_arrow(path: str | os.PathLike[str]) -> pa.Table:
+    """Read a GeoParquet file, or a directory of part files, as one table (schemas unified).
+
+    Example:
+        >>> import tempfile
+        >>> read_arrow(tempfile.mkdtemp()).column_names
+        ['type', 'stac_version', 'id', 'geometry', 'collection']
+    """
+    files = parquet_files(Path(path))
+    tables = [pq.read_table(file) for file in files]
+    if len(tables) == 1:
+        return tables[0]
+    return concat_tables(tables)
+
+
+def read_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame:
+    """Read a GeoParquet file or a directory of part files as one GeoDataFrame.
+
+    Example:
+        >>> import tempfile
+        >>> len(read_geoparquet(tempfile.mkdtemp()))
+        0
+    """
+    return arrow_to_geodataframe(read_arrow(path))
