@@ -42,6 +42,7 @@ __all__ = [
     "InvalidPageContent",
     "decode_page",
     "default_decoders",
+    "load_object",
     "main",
 ]
 
@@ -84,6 +85,22 @@ def _stub(item: Any) -> dict[str, Any]:
     return stub
 
 
+def load_object(content: bytes) -> dict[str, Any]:
+    """The JSON object of a response body; :class:`InvalidPageContent` (``"json"``) if not one.
+
+    Example:
+        >>> load_object(b'{"links": []}')
+        {'links': []}
+    """
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidPageContent("json", f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidPageContent("json", "the response is not a JSON object")
+    return data
+
+
 def decode_page(content: bytes, collection: str | None) -> DecodedPage:
     """Parse a page body and convert its features (``collection`` filled in where missing).
 
@@ -97,12 +114,7 @@ def decode_page(content: bytes, collection: str | None) -> DecodedPage:
         >>> page.head, page.stubs[0]["collection"], page.table.column("id").to_pylist()
         ({'links': []}, 'c1', ['a'])
     """
-    try:
-        page = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidPageContent("json", f"invalid JSON: {exc}") from None
-    if not isinstance(page, dict):
-        raise InvalidPageContent("json", "the response is not a JSON object")
+    page = load_object(content)
     features = page.pop("features", None)
     if not isinstance(features, list):
         return DecodedPage(page, None, None)

@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from ._config import RetryConfig
-from ._decoder import InvalidPageContent
+from ._decoder import InvalidPageContent, load_object
 from ._errors import FetchError
 from ._search import SearchRequest
 
@@ -377,13 +377,7 @@ class HttpSession:
 
 
 async def _decode_json(content: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidPageContent("json", f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidPageContent("json", "the response is not a JSON object")
-    return data
+    return load_object(content)
 
 
 class _Retryable(Exception):

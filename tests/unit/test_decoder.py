@@ -14,19 +14,17 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from stacfetch import ConfigurationError, FailureCollector, IngestFilters, Ingestor, RetryConfig
+from stacfetch import ConfigurationError, FailureCollector, Ingestor, RetryConfig
 from stacfetch._arrow import items_to_arrow
 from stacfetch._decoder import DecoderPool, InvalidPageContent, decode_page
-from stacfetch._events import ProgressTracker
-from stacfetch._fetch import EntryTask, FetchEngine, Page
+from stacfetch._fetch import Page
 from stacfetch._gc import RUN_THRESHOLD, gc_relaxed
-from stacfetch._http import HttpSession, origin_of
+from stacfetch._http import HttpSession
 from stacfetch._search import SearchRequest
 from stacfetch._server import StacServer
-from stacfetch._types import Entry
 
 from .fakeapi import ROOT, FakeApi, make_items
-from .test_engine import API, FakeClient
+from .test_engine import run
 
 UTC = timezone.utc
 ITEMS = make_items("a", 400, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=13))
@@ -161,32 +159,20 @@ async def run_engine(
     limit: int = 10,
     min_items: int = 0,
 ) -> tuple[list[pa.Table], list[dict[str, Any]], FailureCollector]:
-    failures = FailureCollector()
-    tables: list[pa.Table] = []
-    items: list[dict[str, Any]] = []
-    retry = RetryConfig(max_retries=1, backoff_base=0.001, backoff_max=0.01)
-    async with HttpSession(
-        retry,
-        max_concurrency=workers,
-        transport=httpx.MockTransport(api),
-        trusted_origins={origin_of(ROOT)},
-    ) as http:
-        engine = FetchEngine(
-            http,
-            sink=ProgressTracker(),
-            failures=failures,
-            workers=workers,
-            limit=limit,
-            catalogs={ROOT: (API, FakeClient(api))},
-            decoder=decoder,
-            decoder_min_items=min_items,
-        )
-        async for out in engine.stream([EntryTask(Entry(ROOT, "a"), IngestFilters())]):
-            if isinstance(out, Page):
-                items.extend(out.items)
-                if out.table is not None:
-                    assert out.table.column("id").to_pylist() == [i["id"] for i in out.items]
-                    tables.append(out.table)
+    pages: list[Page] = []
+    items, failures, _, _ = await run(
+        api,
+        workers=workers,
+        limit=limit,
+        pages=pages,
+        decoder=decoder,
+        decoder_min_items=min_items,
+    )
+    tables = []
+    for page in pages:
+        if page.table is not None:
+            assert page.table.column("id").to_pylist() == [i["id"] for i in page.items]
+            tables.append(page.table)
     return tables, items, failures
 
 

@@ -55,6 +55,7 @@ async def run(
     chunk_size: int | None = None,
     collections_: tuple[str, ...] = ("a",),
     chunks: list[Chunk] | None = None,
+    pages: list[Page] | None = None,
     **engine_kwargs: Any,
 ) -> tuple[list[dict[str, Any]], FailureCollector, list[Event], list[ChunkEnd]]:
     failures = FailureCollector()
@@ -83,6 +84,8 @@ async def run(
         async for out in engine.stream(tasks):
             if isinstance(out, Page):
                 items.extend(out.items)
+                if pages is not None:
+                    pages.append(out)
             elif isinstance(out, ChunkEnd):
                 ends.append(out)
     return items, failures, events, ends
