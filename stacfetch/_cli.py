@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts.add_argument("--retries", type=int, metavar="N", help="retries per request")
     run_opts.add_argument("--timeout", type=float, metavar="S", help="read timeout in seconds")
     run_opts.add_argument(
+        "--decoders",
+        type=int,
+        metavar="N",
+        help="processes decoding pages to Arrow (default: one per core, at most 4; 0: none)",
+    )
+    run_opts.add_argument(
         "--header",
         action="append",
         default=[],
@@ -317,6 +323,7 @@ def _ingest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "headers": _headers(args.header) or None,
         "progress": _progress(args.progress),
         "strict": args.strict,
+        "decoders": args.decoders,
     }
     concurrency = {"workers": args.concurrency, "chunk_size": args.chunk_size}
     if any(v is not None for v in concurrency.values()):

@@ -132,6 +132,8 @@ def test_options_map_to_ingestor_arguments() -> None:
         '{"eo:cloud_cover": {"lt": 10}}',
         "--no-progress",
         "--strict",
+        "--decoders",
+        "0",
     )
     assert kwargs["bbox"] == "-10,35,30,60"
     assert kwargs["sortby"] == "-datetime"
@@ -142,7 +144,9 @@ def test_options_map_to_ingestor_arguments() -> None:
     assert (kwargs["limit"], kwargs["max_items"], kwargs["ids"]) == (250, 9, "x,y")
     assert kwargs["progress"] is False
     assert kwargs["strict"] is True
+    assert kwargs["decoders"] == 0
     ing = Ingestor("http://x.org", **kwargs)  # everything is valid for the Ingestor
+    assert ing.decoders == 0
     assert ing.config.filters.bbox == [-10.0, 35.0, 30.0, 60.0]
     assert ing.config.filters.sortby == [{"field": "datetime", "direction": "desc"}]
 
@@ -152,6 +156,7 @@ def test_progress_flags() -> None:
     assert parse_ingest("-c", "a", "--progress")["progress"] == "bars"
     assert parse_ingest("-c", "a", "--no-progress")["progress"] is False
     assert "concurrency" not in parse_ingest("-c", "a")
+    assert parse_ingest("-c", "a")["decoders"] is None  # the Ingestor's default
 
 
 def test_filter_text_and_json() -> None:

@@ -328,3 +328,19 @@ def test_gc_relaxed_keeps_a_threshold_set_meanwhile() -> None:
         assert gc.get_threshold()[0] == 1234
     finally:
         gc.set_threshold(*before)
+
+
+async def test_decoders_work_from_the_runner_thread_of_a_running_loop() -> None:
+    """In Jupyter the run happens on a fresh loop in a worker thread (stacfetch._runner)."""
+    from stacfetch._runner import run_sync
+
+    async def decode_in_pool() -> tuple[int, int]:
+        async with DecoderPool(1) as pool:
+            await pool.start()
+            await pool.ready()
+            page = await pool.decode(body(ITEMS[:9]), "a")
+            assert page.table is not None
+            return page.table.num_rows, pool.pages_away
+
+    assert asyncio.get_running_loop().is_running()  # as in a notebook cell
+    assert run_sync(decode_in_pool) == (9, 1)
