@@ -229,12 +229,12 @@ def split_remainder(
 
 
 def choose_chunk_target(chunk_size: int | None, limit: int, total: int | None, workers: int) -> int:
-    """Target items per chunk: the configured ``chunk_size``, else enough chunks to keep
-    ``workers`` busy (four per worker), never below one page.
+    """Target items per chunk: the configured ``chunk_size``, else two chunks per worker (as
+    planned: evenly spread items are not split again), never below one page.
 
     Example:
         >>> choose_chunk_target(None, 1000, 100_000, 8)
-        3125
+        6250
         >>> choose_chunk_target(500, 1000, None, 8)
         500
     """
@@ -242,4 +242,4 @@ def choose_chunk_target(chunk_size: int | None, limit: int, total: int | None, w
         return chunk_size
     if total is None:
         return limit * 5
-    return max(limit, -(-total // (workers * 4)))
+    return max(limit, -(-total // (workers * 2)))

@@ -182,5 +182,5 @@ def test_split_remainder_refuses_when_not_narrower() -> None:
 def test_choose_chunk_target() -> None:
     assert choose_chunk_target(None, 1000, None, 8) == 5000
     assert choose_chunk_target(None, 1000, 10, 8) == 1000
-    assert choose_chunk_target(None, 100, 64_000, 8) == 2000
+    assert choose_chunk_target(None, 100, 64_000, 8) == 4000  # two chunks per worker
     assert choose_chunk_target(123, 1000, 10**6, 8) == 123
