@@ -124,6 +124,8 @@ class _EntryState:
     queue: asyncio.Queue[Chunk] | None = None
     stop: bool = False
     truncation_children: set[str] = dataclasses.field(default_factory=set)
+    counting: asyncio.Future[None] | None = None
+    announced: bool = False
 
 
 Output = Page | ChunkEnd | PlanReady
@@ -219,8 +221,14 @@ class FetchEngine:
         page = await self.http.get_json(req, on_retry=on_retry)
         return page_matched(page)
 
-    async def plan(self, state: _EntryState) -> None:
-        """Plan a discovered entry: count probes, then its initial chunks."""
+    async def plan(self, state: _EntryState, *, wait_total: bool = True) -> None:
+        """Plan a discovered entry: its initial chunks, and count probes for the total.
+
+        ``wait_total=False`` returns before the probes answer (they run on, and the total
+        arrives as a second :class:`EntryPlanned` with ``chunks=0``): the first item pages
+        need not wait one more round trip. Remainder splits start after a chunk's first page,
+        by which time the total (and so the chunk target) is normally known.
+        """
         entry, filters = state.task.entry, state.task.filters
         assert state.info is not None
         interval = filters.interval
@@ -235,16 +243,25 @@ class FetchEngine:
             ]
             return
         coarse = plan_chunks(entry, interval, search, 1, extent=extent, now=now)
-        try:
-            counts = await asyncio.gather(*(self._count(state, c) for c in coarse))
-        except FetchError:
-            counts = [None] * len(coarse)  # planning is best effort; fetching will retry
-        if all(c is not None for c in counts):
-            state.total = sum(c or 0 for c in counts)
-        state.target = choose_chunk_target(self.chunk_size, self.limit, state.total, self.workers)
+        state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
         state.chunks = plan_chunks(
             entry, interval, search, self.workers * 2, extent=extent, now=now
         )
+        state.counting = asyncio.ensure_future(self._total(state, coarse))
+        if wait_total:
+            await state.counting
+
+    async def _total(self, state: _EntryState, coarse: list[Chunk]) -> None:
+        try:
+            counts = await asyncio.gather(*(self._count(state, c) for c in coarse))
+        except FetchError:
+            return  # the total is best effort; fetching will retry
+        if any(c is None for c in counts):
+            return
+        state.total = sum(c or 0 for c in counts)
+        state.target = choose_chunk_target(self.chunk_size, self.limit, state.total, self.workers)
+        if state.announced:  # the plan went out without it: send the total now
+            self.sink.emit(EntryPlanned(state.task.entry.key, 0, state.total))
 
     # -- fetching ------------------------------------------------------------------------
     async def stream(self, tasks: Sequence[EntryTask]) -> AsyncIterator[Output]:
@@ -256,14 +273,12 @@ class FetchEngine:
             self.sink.emit(EntryStarted(task.entry.key, task.entry.label))
         states = await asyncio.gather(*(self.prepare(t) for t in tasks))
         # every entry discovered before any search (the count probes) is sent
-        await asyncio.gather(*(self.plan(s) for s in states if s.info is not None))
+        await asyncio.gather(
+            *(self.plan(s, wait_total=False) for s in states if s.info is not None)
+        )
+        background = [s.counting for s in states if s.counting is not None]
         if self.decoder is not None:
-            totals = [s.total if s.task.chunks is None else None for s in states]
-            known = [t for t in totals if t is not None]
-            if len(known) == len(totals) and sum(known) < self.decoder_min_items:
-                self.decoder = None  # a small run: decode here
-            else:
-                await self.decoder.start()
+            background.append(asyncio.ensure_future(self._start_decoder(self.decoder, states)))
         out: asyncio.Queue[Output | None] = asyncio.Queue(maxsize=max(4, self.workers * 2))
         runners = [asyncio.create_task(self._run_entry(s, out)) for s in states]
         remaining = len(runners)
@@ -277,17 +292,29 @@ class FetchEngine:
             for runner in runners:
                 await runner  # surface unexpected errors
         finally:
-            for runner in runners:
-                runner.cancel()
-            for runner in runners:
+            for job in [*runners, *background]:
+                job.cancel()
+            for job in [*runners, *background]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await runner
+                    await job
+
+    async def _start_decoder(self, decoder: DecoderPool, states: Sequence[_EntryState]) -> None:
+        """Start the decoder processes unless the counts say the run is small (until then,
+        and in small runs, pages are decoded in this process)."""
+        counting = [s.counting for s in states if s.counting is not None]
+        await asyncio.gather(*counting, return_exceptions=True)
+        totals = [s.total if s.task.chunks is None else None for s in states]
+        known = [t for t in totals if t is not None]
+        if len(known) == len(totals) and sum(known) < self.decoder_min_items:
+            return
+        await decoder.start()
 
     async def _run_entry(self, state: _EntryState, out: asyncio.Queue[Output | None]) -> None:
         entry = state.task.entry
         error: str | None = None
         try:
             self.sink.emit(EntryPlanned(entry.key, len(state.chunks), state.total))
+            state.announced = True
             await out.put(PlanReady(entry, tuple(state.chunks)))
             queue: asyncio.Queue[Chunk] = asyncio.Queue()
             state.queue = queue
@@ -314,6 +341,8 @@ class FetchEngine:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if state.counting is not None and not state.counting.done():
+                state.counting.cancel()  # everything is fetched: the total is moot
             self.sink.emit(EntryDone(entry.key, state.items, state.failed, error))
             await out.put(None)
 
