@@ -205,12 +205,16 @@ class _Child:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
-    async def ready(self) -> None:
-        """Wait for the child's first frame, sent once its imports are done."""
+    async def _read_frame(self) -> tuple[dict[str, Any], bytes]:
         assert self.proc.stdout is not None
         read = self.proc.stdout.readexactly
         header = orjson.loads(await read(_HEAD.unpack(await read(_HEAD.size))[0]))
-        await read(_BODY.unpack(await read(_BODY.size))[0])
+        size = _BODY.unpack(await read(_BODY.size))[0]
+        return header, (await read(size) if size else b"")
+
+    async def ready(self) -> None:
+        """Wait for the child's first frame, sent once its imports are done."""
+        header, _ = await self._read_frame()
         if not header.get("ready"):
             raise ConnectionError("the decoder process did not start")
 
@@ -218,15 +222,11 @@ class _Child:
         import pyarrow as pa
 
         assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
         head = orjson.dumps({"collection": collection})
         self.proc.stdin.write(_HEAD.pack(len(head)) + head + _BODY.pack(len(content)))
         self.proc.stdin.write(content)
         await self.proc.stdin.drain()
-        read = self.proc.stdout.readexactly
-        header = orjson.loads(await read(_HEAD.unpack(await read(_HEAD.size))[0]))
-        size = _BODY.unpack(await read(_BODY.size))[0]
-        payload = await read(size) if size else b""
+        header, payload = await self._read_frame()
         if not header["ok"]:
             raise InvalidPageContent(header["kind"], header["message"])
         table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all() if payload else None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -383,11 +384,9 @@ class FetchEngine:
         """One page: (the page, its features, their Arrow table when decoded to Arrow)."""
         table = None
         if self.decoder is not None:
-            decoder, collection = self.decoder, state.task.entry.collection_id
-
-            async def decode(content: bytes) -> Any:
-                return await decoder.decode(content, collection)
-
+            decode = functools.partial(
+                self.decoder.decode, collection=state.task.entry.collection_id
+            )
             decoded = await self.http.fetch(req, decode, on_retry=on_retry)
             page, features, table = decoded.head, decoded.stubs, decoded.table
         else:

@@ -290,8 +290,8 @@ class Ingestor:
         decoder processes are on (see :mod:`stacfetch._decoder`)."""
         api = [t for t in tasks if t.entry.source_file is None]
         files = [t for t in tasks if t.entry.source_file is not None]
-        use_pool = arrow and bool(api) and self.decoders > 0 and self.modifier is None
-        decoder = DecoderPool(self.decoders) if use_pool else None
+        # the engine decides whether to start it (not with a page modifier, nor for small runs)
+        decoder = DecoderPool(self.decoders) if arrow and api and self.decoders > 0 else None
         async with contextlib.AsyncExitStack() as stack:
             stack.enter_context(gc_relaxed())
             if decoder is not None:
@@ -639,7 +639,6 @@ class Ingestor:
                 await asyncio.to_thread(manifest.save)
 
         buffers: dict[int, Rows] = {}
-        counts: dict[int, int] = {}
         ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
         writing = asyncio.ensure_future(writer())
         try:
@@ -662,9 +661,7 @@ class Ingestor:
                             if cid and not item.get("collection"):
                                 item["collection"] = cid
                         items.extend(out.items)
-                    counts[i] = counts.get(i, 0) + len(out.items)
-                    if counts[i] >= rows_per_part:
-                        counts.pop(i)
+                    if len(items) + sum(t.num_rows for t in tables) >= rows_per_part:
                         await jobs.put((i, buffers.pop(i), ends.pop(i, [])))
             for i in sorted(set(buffers) | set(ends)):
                 await jobs.put((i, buffers.pop(i, ([], [])), ends.pop(i, [])))

@@ -346,3 +346,34 @@ async def test_decoders_work_from_the_runner_thread_of_a_running_loop() -> None:
 
     assert asyncio.get_running_loop().is_running()  # as in a notebook cell
     assert run_sync(decode_in_pool) == (9, 1)
+
+
+def test_to_parquet_through_decoder_processes_writes_each_item_once(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above DECODER_MIN_ITEMS the decoders start; parts are cut from their Arrow tables."""
+    from stacfetch import read_geoparquet
+    from stacfetch._fetch import DECODER_MIN_ITEMS
+
+    away: list[int] = []
+    close = DecoderPool.aclose
+
+    async def counting_close(pool: DecoderPool) -> None:
+        away.append(pool.pages_away)
+        await close(pool)
+
+    monkeypatch.setattr(DecoderPool, "aclose", counting_close)
+    n = DECODER_MIN_ITEMS + 2_000
+    items = make_items("a", n, datetime(2020, 1, 1, tzinfo=UTC), timedelta(minutes=7))
+    with StacServer(items, page_delay=0.2) as server:  # a run long enough to use them
+        ing = Ingestor(
+            server.url, collections=["a"], concurrency=4, limit=500, progress=False, decoders=2
+        )
+        path = ing.to_parquet(tmp_path / "out", rows_per_part=5_000)
+    assert away
+    assert away[0] > 0  # pages went through the decoder processes
+    parts = sorted(path.glob("*.parquet"))
+    gdf = read_geoparquet(path)
+    assert len(gdf) == gdf["id"].nunique() == n
+    assert set(gdf["id"]) == {it["id"] for it in items}
+    assert len(parts) >= n // 5_000
