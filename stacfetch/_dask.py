@@ -192,10 +192,24 @@ class _ChunkEngine(FetchEngine):
         self.state = state
         return state
 
-    def _split_pieces(self, state: _EntryState, remaining: int | None) -> int:
+    def _split_pieces(
+        self,
+        state: _EntryState,
+        matched: int | None,
+        returned: int,
+        *,
+        has_next: bool,
+        full: bool,
+        probe: bool,
+    ) -> int:
         target = max(1, state.target)
-        if remaining is not None:
-            return min(MAX_SPLIT_PIECES, -(-remaining // target)) if remaining > target else 0
+        if matched is not None:
+            remaining = matched - returned
+            if remaining > target or (remaining > 0 and not has_next):
+                return max(2, min(MAX_SPLIT_PIECES, -(-matched // target)))
+            return 0
+        if not has_next:
+            return 2 if full else 0
         return SPLIT_PIECES if state.items >= target else 0
 
 

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
+from ._split import item_box
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -79,7 +81,11 @@ def _stub(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         return {}
     props = item.get("properties")
-    stub: dict[str, Any] = {"id": item.get("id"), "collection": item.get("collection")}
+    stub: dict[str, Any] = {
+        "id": item.get("id"),
+        "collection": item.get("collection"),
+        "bbox": item_box(item),
+    }
     if isinstance(props, dict):
         stub["properties"] = {k: props[k] for k in _STUB_PROPS if k in props}
     return stub

@@ -25,6 +25,7 @@ __all__ = [
     "Event",
     "EventSink",
     "FailureRecord",
+    "Notice",
     "PageFetched",
     "ProgressTracker",
     "Retrying",
@@ -88,11 +89,13 @@ class EntryPlanned:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkSplit:
-    """A chunk turned out large; its remainder was split into ``into`` new chunks."""
+    """A chunk turned out large and was replaced by ``into`` children covering its whole
+    search, along ``axis`` (``"time"`` or ``"space"``)."""
 
     entry_key: str
     chunk_id: str
     into: int
+    axis: str = "time"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +149,15 @@ class EntryDone:
 
 
 @dataclasses.dataclass(frozen=True)
+class Notice:
+    """Something the user should know about an entry's run that is not a failure: e.g. the
+    server's filtering disagreed with a split, so that search was paged unsplit instead."""
+
+    entry_key: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class RunDone:
     """The whole run finished."""
 
@@ -162,6 +174,7 @@ Event = (
     | ChunkDone
     | ChunkFailed
     | EntryDone
+    | Notice
     | RunDone
 )
 
@@ -222,6 +235,8 @@ class EntryProgress:
     started: float = dataclasses.field(default_factory=time.monotonic)
     finished: float | None = None
     error: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """:class:`Notice` messages: fallbacks and other things worth knowing."""
 
     @property
     def elapsed(self) -> float:
@@ -310,6 +325,8 @@ class ProgressTracker:
         elif isinstance(event, ChunkFailed):
             p.chunks_failed += 1
             self.failures.append(event.record)
+        elif isinstance(event, Notice):
+            p.notes.append(event.message)
         elif isinstance(event, EntryDone):
             p.finished = time.monotonic()
             p.error = event.error

@@ -1,21 +1,28 @@
-"""The async engine: plan each entry, fetch its chunks with parallel workers, exactly once.
+"""The async engine: fetch each entry's search with parallel workers, exactly once.
 
 For every entry (collection in a catalog):
 
 1. **Discover** once per catalog (landing page) and once per entry (collection extent), with
    pystac-client in a thread; config problems (unknown collection, not a STAC API) raise here,
    before any item is fetched.
-2. **Plan**: one ``limit=1`` probe per coarse piece tells the total when the server reports
-   ``numberMatched`` (progress bars show items against it); the time range is split evenly
-   into ``2 x workers`` chunks. Open ends outside the extent become open chunks.
-3. **Fetch** with ``workers`` coroutines per entry (all entries on a host share that host's
-   limiter). Each chunk's first page carries its own ``numberMatched``: when the rest holds
-   more than the target, it is split by the datetime of the last item seen (pages come sorted
-   by datetime) into enough chunks of about the target size, and handed to other workers; without
-   counts the same happens whenever workers would otherwise idle. So counts drive the splits
-   without a planning pass of probe requests (docs/decisions/0003).
-4. **Exactly once**: every item passes a (collection, id) set per entry, so boundary items,
-   range items returned by several chunks, and unstable paging cannot duplicate anything.
+2. **Probe**: the entry starts as one chunk, the user's own search, whose first page is small
+   (``PROBE_LIMIT`` items). A small search is then already complete; otherwise the page tells
+   the total (``numberMatched``, when the server reports it) and shows what the items look like.
+3. **Split**: a chunk that turns out large is replaced by children that cover its *whole*
+   search, in time or in space (:mod:`stacfetch._split` chooses the axis from the page). No
+   order is assumed: the server may return items sorted by anything, and the items already seen
+   simply come back from the children and are dropped by the exactly-once set. Children run on
+   ``workers`` coroutines per entry (all entries on a host share that host's limiter) and split
+   again while they stay large: by the counts when the server gives them, else whenever workers
+   would idle. A full page without a ``next`` link may be a truncated result window: it is
+   split too, never taken as the end.
+4. **Verify**: every split is checked against the server. The items of the page that led to it
+   must come back from its children, and the children's counts must add up to at least the
+   chunk's. Any disagreement (a datetime or bbox filter that drops items, say) means the
+   children may miss items: that search is then paged unsplit instead, with a :class:`Notice`
+   and a warning. Items are never lost silently.
+5. **Exactly once**: every item passes a (collection, id) set per entry, so boundary items,
+   range items, tile edges, re-fetched pages and unstable paging cannot duplicate anything.
 
 Output is a stream of :class:`PlanReady`, :class:`Page` and :class:`ChunkEnd` records, with
 bounded memory: workers block on a bounded queue when the consumer is slower than the network.
@@ -27,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -45,13 +53,15 @@ from ._events import (
     EntryStarted,
     EventSink,
     FailureRecord,
+    Notice,
     PageFetched,
     Retrying,
 )
 from ._failures import FailureCollector
 from ._http import HttpSession, describe
-from ._plan import choose_chunk_target, plan_chunks, split_remainder
+from ._plan import choose_chunk_target
 from ._search import ApiInfo, SearchRequest, build_search_request, next_request, page_matched
+from ._split import Split, outside, plan_split
 from ._types import Chunk, Entry, Interval
 
 if TYPE_CHECKING:
@@ -59,9 +69,17 @@ if TYPE_CHECKING:
 
 __all__ = ["ChunkEnd", "EntryTask", "FetchEngine", "Output", "Page", "PlanReady"]
 
+logger = logging.getLogger("stacfetch")
+
 MAX_EMPTY_PAGES = 5
 """Consecutive empty pages that still carry a ``next`` link before a chunk is declared stalled."""
+MAX_DEPTH = 12
+"""Splits of splits beyond this depth page on instead (each level divides by two or more)."""
 MAX_SPLIT_PIECES = 16
+"""Children of one split in a Dask task (locally: two per worker)."""
+PROBE_LIMIT = 100
+"""Page size of an entry's first request: enough items to choose how to split, cheap to
+fetch again (the children re-fetch them), and a whole small search in one request."""
 DECODER_MIN_ITEMS = 10_000
 """Below this many items (when the counts tell), decoder processes cost more than they save:
 each takes ~0.5 s of CPU to start (docs/decisions/0007-decoder-processes.md)."""
@@ -110,6 +128,28 @@ class EntryTask:
     seen: set[tuple[str, str]] | None = None
 
 
+@dataclasses.dataclass(eq=False)
+class _SplitNode:
+    """One split, kept until its children are done, to check it against the server."""
+
+    chunk: Chunk
+    axis: str
+    parent: _SplitNode | None
+    pending: int
+    sample: set[tuple[str, str]]
+    """Items of the page that led to the split, not yet seen again from its children."""
+    matched: int | None
+    paged: bool
+    """The chunk's page had a ``next`` link (so paging it unsplit can reach its end)."""
+    size: int = 0
+    depth: int = 1
+    broken: bool = False
+    """A child got items outside the filter stacfetch added: the server ignores it."""
+    child_matched: int = 0
+    child_counts: int = 0
+    failed: bool = False
+
+
 @dataclasses.dataclass
 class _EntryState:
     task: EntryTask
@@ -125,8 +165,18 @@ class _EntryState:
     queue: asyncio.Queue[Chunk] | None = None
     stop: bool = False
     truncation_children: set[str] = dataclasses.field(default_factory=set)
+    """Children of chunks whose page was full without a ``next`` link."""
     counting: asyncio.Future[None] | None = None
-    announced: bool = False
+    """Done once the entry's probe answered (the total is then known, if reported)."""
+    probes: set[str] = dataclasses.field(default_factory=set)
+    nodes: dict[str, _SplitNode | None] = dataclasses.field(default_factory=dict)
+    """The split each chunk is a child of (None: a planned chunk)."""
+    fallbacks: set[str] = dataclasses.field(default_factory=set)
+    unpaged_fallbacks: set[str] = dataclasses.field(default_factory=set)
+    """Fallbacks of splits made from a full page without ``next``: paging cannot go beyond."""
+    bad_axes: set[str] = dataclasses.field(default_factory=set)
+    """Axes whose filter the server was seen not to apply: never split on them again."""
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 Output = Page | ChunkEnd | PlanReady
@@ -211,58 +261,42 @@ class FetchEngine:
         )
         return state
 
-    async def _count(self, state: _EntryState, chunk: Chunk) -> int | None:
-        assert state.api is not None
-        req = build_search_request(state.api, chunk, 1)
-        key = state.task.entry.key
+    async def plan(self, state: _EntryState, *, wait_total: bool = False) -> None:
+        """Plan a discovered entry: one chunk, the user's own search, probed with a small page.
 
-        def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
-            self.sink.emit(Retrying(key, "plan", attempt, status, error, delay))
-
-        page = await self.http.get_json(req, on_retry=on_retry)
-        return page_matched(page)
-
-    async def plan(self, state: _EntryState, *, wait_total: bool = True) -> None:
-        """Plan a discovered entry: its initial chunks, and count probes for the total.
-
-        ``wait_total=False`` returns before the probes answer (they run on, and the total
-        arrives as a second :class:`EntryPlanned` with ``chunks=0``): the first item pages
-        need not wait one more round trip. Remainder splits start after a chunk's first page,
-        by which time the total (and so the chunk target) is normally known.
+        The probe's page tells the total (when the server reports ``numberMatched``) and what
+        the items look like; :meth:`_run_chunk` then splits it. With ``max_items`` the search
+        is paged in order and never split (the first N items, as the server sorts them).
+        ``ids`` searches become one chunk per ``limit`` ids. ``wait_total`` is accepted for
+        callers of the earlier planner and ignored.
         """
         entry, filters = state.task.entry, state.task.filters
-        assert state.info is not None
-        interval = filters.interval
+        interval = filters.interval or Interval(None, None)
         search = filters.search_filters()
-        extent = (state.info.extent_start, state.info.extent_end)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
         if "ids" in search:
             ids = search.pop("ids")
             state.chunks = [
-                Chunk.make(entry, interval or Interval(None, None), {**search, "ids": group})
+                Chunk.make(entry, interval, {**search, "ids": group}, sequential=True)
                 for group in (ids[i : i + self.limit] for i in range(0, len(ids), self.limit))
             ]
             return
-        coarse = plan_chunks(entry, interval, search, 1, extent=extent, now=now)
-        state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
-        state.chunks = plan_chunks(
-            entry, interval, search, self.workers * 2, extent=extent, now=now
-        )
-        state.counting = asyncio.ensure_future(self._total(state, coarse))
-        if wait_total:
-            await state.counting
+        root = Chunk.make(entry, interval, search, sequential=self.max_items is not None)
+        state.chunks = [root]
+        if not root.sequential:
+            state.probes.add(root.chunk_id)
+            state.counting = asyncio.get_running_loop().create_future()
 
-    async def _total(self, state: _EntryState, coarse: list[Chunk]) -> None:
-        try:
-            counts = await asyncio.gather(*(self._count(state, c) for c in coarse))
-        except FetchError:
-            return  # the total is best effort; fetching will retry
-        if any(c is None for c in counts):
+    def _counted(self, state: _EntryState, matched: int | None) -> None:
+        """The probe answered: the total (when reported) sets the chunk target."""
+        if state.counting is None or state.counting.done():
             return
-        state.total = sum(c or 0 for c in counts)
-        state.target = choose_chunk_target(self.chunk_size, self.limit, state.total, self.workers)
-        if state.announced:  # the plan went out without it: send the total now
-            self.sink.emit(EntryPlanned(state.task.entry.key, 0, state.total))
+        state.counting.set_result(None)
+        if matched is None:
+            return
+        state.total = matched
+        state.target = choose_chunk_target(self.chunk_size, self.limit, matched, self.workers)
+        self.sink.emit(EntryPlanned(state.task.entry.key, 0, matched))
 
     # -- fetching ------------------------------------------------------------------------
     async def stream(self, tasks: Sequence[EntryTask]) -> AsyncIterator[Output]:
@@ -315,7 +349,6 @@ class FetchEngine:
         error: str | None = None
         try:
             self.sink.emit(EntryPlanned(entry.key, len(state.chunks), state.total))
-            state.announced = True
             await out.put(PlanReady(entry, tuple(state.chunks)))
             queue: asyncio.Queue[Chunk] = asyncio.Queue()
             state.queue = queue
@@ -360,9 +393,12 @@ class FetchEngine:
                 state.busy -= 1
                 queue.task_done()
 
-    def _dedup(self, state: _EntryState, features: list[Any]) -> list[int]:
-        """Positions of the features not seen before (marking them seen)."""
+    def _dedup(
+        self, state: _EntryState, features: list[Any]
+    ) -> tuple[list[int], set[tuple[str, str]]]:
+        """Positions of the features not seen before (marking them seen), and every key."""
         new: list[int] = []
+        keys: set[tuple[str, str]] = set()
         default = state.task.entry.collection_id or ""
         seen = state.seen
         for i, item in enumerate(features):
@@ -373,10 +409,11 @@ class FetchEngine:
                 new.append(i)
                 continue
             key = (item.get("collection") or default, str(item_id))
+            keys.add(key)
             if key not in seen:
                 seen.add(key)
                 new.append(i)
-        return new
+        return new, keys
 
     async def _get_page(
         self, state: _EntryState, req: SearchRequest, on_retry: Any
@@ -400,13 +437,40 @@ class FetchEngine:
             )
         return page, features, table
 
-    def _split_pieces(self, state: _EntryState, remaining: int | None) -> int:
+    def _split_pieces(
+        self,
+        state: _EntryState,
+        matched: int | None,
+        returned: int,
+        *,
+        has_next: bool,
+        full: bool,
+        probe: bool,
+    ) -> int:
+        """Into how many children to split a chunk after a page (0: keep paging it).
+
+        With counts: when more than a target's worth is left (or a page ended early without a
+        ``next`` link), into ``matched / target`` children. Without: a probe that has more
+        splits across every worker, a full page without ``next`` splits in two (it may be a
+        truncated window), and a full page with ``next`` splits when workers would idle.
+        """
         assert state.queue is not None
+        most = max(2, 2 * self.workers)
+        target = max(1, state.target)
+        if matched is not None:
+            remaining = matched - returned
+            if remaining <= 0:
+                return 0
+            if probe or remaining > target or not has_next:
+                return max(2, min(most, -(-matched // target)))
+            return 0
+        if not has_next:
+            return max(2, self.workers - state.busy + 1) if full else 0
+        if probe:
+            return most
         idle = self.workers - state.busy
-        if remaining is not None and remaining > state.target:
-            return min(MAX_SPLIT_PIECES, -(-remaining // max(1, state.target)))
-        if state.queue.qsize() == 0 and idle > 0:
-            return min(MAX_SPLIT_PIECES, max(2, idle + 1))
+        if full and state.queue.qsize() == 0 and idle > 0:
+            return min(most, max(2, idle + 1))
         return 0
 
     async def _run_chunk(
@@ -417,11 +481,19 @@ class FetchEngine:
         entry = state.task.entry
         key = entry.key
         cid = chunk.chunk_id
+        node = state.nodes.get(cid)
         started = time.time()
-        req: SearchRequest | None = build_search_request(state.api, chunk, self.limit)
+        probe = cid in state.probes
+        limit = self.limit
+        if probe:
+            limit = min(limit, PROBE_LIMIT)
+        if self.max_items is not None:
+            limit = max(1, min(limit, self.max_items - state.items))
+        req: SearchRequest | None = build_search_request(state.api, chunk, limit)
         seen_requests: set[str] = set()
         returned = delivered = empty_pages = 0
         matched: int | None = None
+        first = True
 
         def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
             self.sink.emit(Retrying(key, cid, attempt, status, error, delay))
@@ -451,27 +523,41 @@ class FetchEngine:
             self.failures.add(record)
             self.sink.emit(ChunkFailed(key, record))
 
+        async def failed(req: SearchRequest, exc: FetchError | None, kind: str, msg: str) -> None:
+            fail(req, exc, kind, msg)
+            if probe:
+                self._counted(state, None)
+            await out.put(ChunkEnd(entry, chunk, ok=False))
+            await self._complete(state, node, out, failed=True)
+
         while req is not None and not state.stop:
             seen_requests.add(req.fingerprint())
             try:
                 page, features, table = await self._get_page(state, req, on_retry)
             except FetchError as exc:
-                fail(req, exc, exc.error_type, str(exc))
-                await out.put(ChunkEnd(entry, chunk, ok=False))
+                await failed(req, exc, exc.error_type, str(exc))
                 return
             except InvalidPageContent as exc:  # items that do not convert to Arrow
-                fail(req, None, "InvalidItems", exc.message)
-                await out.put(ChunkEnd(entry, chunk, ok=False))
+                await failed(req, None, "InvalidItems", exc.message)
                 return
             if self.modifier is not None:
                 modified = self.modifier(page)
                 if isinstance(modified, dict):
                     page = modified
                     features = page.get("features") or []
-            if matched is None:
+            if first:
                 matched = page_matched(page)
+                if probe:
+                    self._counted(state, matched)
+                if node is not None and cid not in state.fallbacks:
+                    node.child_counts += matched is not None
+                    node.child_matched += matched or 0
             returned += len(features)
-            positions = self._dedup(state, features)
+            positions, keys = self._dedup(state, features)
+            self._seen_again(node, keys)
+            if node is not None and not node.broken and _any_outside(chunk, node.axis, features):
+                node.broken = True
+                state.bad_axes.add(node.axis)
             if self.max_items is not None:
                 positions = positions[: max(0, self.max_items - state.items)]
             new = [features[i] for i in positions]
@@ -488,58 +574,184 @@ class FetchEngine:
                 state.stop = True
                 break
             nxt = next_request(page, req)
+            full = len(features) >= _request_limit(req, limit)
+            if not chunk.sequential and (
+                node is None or (node.depth < MAX_DEPTH and not node.broken)
+            ):
+                pieces = self._split_pieces(
+                    state, matched, returned, has_next=nxt is not None, full=full, probe=probe
+                )
+                split = self._plan_split(state, chunk, features, pieces) if pieces else None
+                if split is not None:
+                    children = self._enqueue(
+                        state, chunk, split, keys, matched, node, paged=nxt is not None
+                    )
+                    await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
+                    return
+            first = False
+            if probe and (nxt is not None or full):  # not split: fetch it with full pages
+                probe = False
+                req = build_search_request(state.api, chunk, self.limit)
+                limit = self.limit
+                seen_requests.clear()
+                del page, features, new, positions, table
+                continue
             if nxt is not None:
                 empty_pages = empty_pages + 1 if not features else 0
                 if empty_pages >= MAX_EMPTY_PAGES:
-                    fail(nxt, None, "PagingStalled", f"{empty_pages} empty pages in a row")
-                    await out.put(ChunkEnd(entry, chunk, ok=False))
-                    return
-                remaining = None if matched is None else max(0, matched - returned)
-                pieces = self._split_pieces(state, remaining)
-                rest = split_remainder(chunk.interval, features, pieces) if pieces else None
-                if rest:
-                    children = self._enqueue(state, chunk, rest)
-                    await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
+                    await failed(nxt, None, "PagingStalled", f"{empty_pages} empty pages in a row")
                     return
                 if nxt.fingerprint() in seen_requests:
-                    fail(nxt, None, "PagingLoop", "the server repeated a next link; stopped")
-                    await out.put(ChunkEnd(entry, chunk, ok=False))
+                    await failed(nxt, None, "PagingLoop", "the server repeated a next link")
                     return
                 req = nxt
                 # hold no page while waiting for the next one: 16 workers each keeping their
                 # last 1000-item page alive meant ~2.4 M live objects for the collector to walk
                 del page, features, new, positions, table
                 continue
-            # No next link. A full page may be a truncated result window, not the end.
-            more = matched is not None and returned < matched
-            maybe_truncated = more or (matched is None and len(features) >= self.limit)
-            barren = cid in state.truncation_children and delivered == 0
-            if maybe_truncated and not barren:
-                pieces = max(2, self._split_pieces(state, None))
-                rest = split_remainder(chunk.interval, features, pieces)
-                if rest:
-                    children = self._enqueue(state, chunk, rest, truncation=True)
-                    await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
-                    return
-                if more:
-                    msg = f"the server stopped at {returned} of {matched} items (no next link)"
-                    fail(req, None, "Truncated", msg)
-                    await out.put(ChunkEnd(entry, chunk, ok=False))
-                    return
+            # No next link, and no split: the end, unless the evidence says items are missing.
+            if matched is not None and returned < matched:
+                msg = (
+                    f"the server stopped at {returned} of {matched} items without a next link, "
+                    "and this search cannot be split further"
+                )
+                await failed(req, None, "Truncated", msg)
+                return
+            if full and cid in state.unpaged_fallbacks and chunk.sequential:
+                msg = (
+                    "the server's filtering disagreed with a split of this search, and it "
+                    f"returns one full page ({len(features)} items) without a next link: "
+                    "items beyond it cannot be reached"
+                )
+                await failed(req, None, "Truncated", msg)
+                return
             req = None
         self.sink.emit(ChunkDone(key, cid, delivered))
         await out.put(ChunkEnd(entry, chunk, ok=True))
+        await self._complete(state, node, out, failed=False)
+
+    def _plan_split(
+        self, state: _EntryState, chunk: Chunk, features: list[Any], pieces: int
+    ) -> Split | None:
+        extent: tuple[datetime | None, datetime | None] = (None, None)
+        if state.info is not None:
+            extent = (state.info.extent_start, state.info.extent_end)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        sample = [f for f in features if isinstance(f, dict)]
+        axes = [a for a in ("time", "space") if a not in state.bad_axes]
+        return plan_split(chunk, sample, pieces, extent=extent, now=now, axes=axes)
 
     def _enqueue(
-        self, state: _EntryState, chunk: Chunk, rest: list[Interval], truncation: bool = False
+        self,
+        state: _EntryState,
+        chunk: Chunk,
+        split: Split,
+        sample: set[tuple[str, str]],
+        matched: int | None,
+        node: _SplitNode | None,
+        *,
+        paged: bool,
     ) -> tuple[Chunk, ...]:
         assert state.queue is not None
-        children = tuple(chunk.with_interval(iv) for iv in rest)
+        children = tuple(split.children)
+        if self.local_splits:
+            child_node = _SplitNode(
+                chunk, split.axis, node, len(children), set(sample), matched, paged, len(children)
+            )
+            child_node.depth = node.depth + 1 if node is not None else 1
+            for child in children:
+                state.nodes[child.chunk_id] = child_node
         for child in children:
-            if truncation:
+            if not paged:
                 state.truncation_children.add(child.chunk_id)
             if self.local_splits:
                 state.queue.put_nowait(child)
-        self.sink.emit(ChunkSplit(state.task.entry.key, chunk.chunk_id, len(children)))
-        self.sink.emit(ChunkDone(state.task.entry.key, chunk.chunk_id, 0))
+        key = state.task.entry.key
+        self.sink.emit(ChunkSplit(key, chunk.chunk_id, len(children), split.axis))
+        self.sink.emit(ChunkDone(key, chunk.chunk_id, 0))
         return children
+
+    @staticmethod
+    def _seen_again(node: _SplitNode | None, keys: set[tuple[str, str]]) -> None:
+        while node is not None:
+            if node.sample:
+                node.sample.difference_update(keys)
+            node = node.parent
+
+    async def _complete(
+        self,
+        state: _EntryState,
+        node: _SplitNode | None,
+        out: asyncio.Queue[Output | None],
+        *,
+        failed: bool,
+    ) -> None:
+        """A chunk (or a split's last child) is done: check every split it completes."""
+        assert state.queue is not None
+        while node is not None:
+            node.failed = node.failed or failed
+            node.pending -= 1
+            if node.pending > 0:
+                return
+            problem = None
+            if node.broken:
+                problem = "the server returned items outside the filters of its children"
+            elif not node.failed and node.sample:
+                problem = (
+                    f"{len(node.sample)} item(s) of the page that led to the split did not "
+                    "come back from its children"
+                )
+            elif (
+                not node.failed
+                and node.matched is not None
+                and node.child_counts == node.size
+                and node.child_matched < node.matched
+            ):
+                problem = f"its children count {node.child_matched} items, it {node.matched}"
+            if problem is not None:
+                state.bad_axes.add(node.axis)
+                left = [a for a in ("time", "space") if a not in state.bad_axes]
+                fallback = node.chunk.again(sequential=not left)
+                state.nodes[fallback.chunk_id] = node.parent
+                state.fallbacks.add(fallback.chunk_id)
+                if not node.paged:
+                    state.unpaged_fallbacks.add(fallback.chunk_id)
+                where = node.chunk.interval.to_param() or "the whole search"
+                tile = node.chunk.filters.get("bbox")
+                if node.axis == "space" and tile is not None:
+                    where += f" in bbox {tile}"
+                instead = f"splitting it in {left[0]} instead" if left else "paging it unsplit"
+                message = (
+                    f"{state.task.entry.label}: the server's {node.axis} filtering disagrees "
+                    f"with a split of {where} ({problem}); {instead}"
+                )
+                state.notes.append(message)
+                logger.warning("%s", message)
+                self.sink.emit(Notice(state.task.entry.key, message))
+                await out.put(ChunkEnd(state.task.entry, node.chunk, ok=True, children=(fallback,)))
+                state.queue.put_nowait(fallback)
+                return
+            failed = node.failed
+            node = node.parent
+
+
+def _any_outside(chunk: Chunk, axis: str, features: list[Any]) -> bool:
+    return any(isinstance(f, dict) and outside(chunk, axis, f) for f in features)
+
+
+def _request_limit(req: SearchRequest, default: int) -> int:
+    """The ``limit`` a request asks for (a ``next`` link may carry its own)."""
+    value: Any = None
+    if req.body is not None:
+        value = req.body.get("limit")
+    elif req.params is not None:
+        value = req.params.get("limit")
+    if value is None and "limit=" in req.url:
+        from urllib.parse import parse_qs, urlsplit
+
+        found = parse_qs(urlsplit(req.url).query).get("limit")
+        value = found[0] if found else None
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default

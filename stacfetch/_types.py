@@ -138,6 +138,11 @@ class Chunk:
     interval: Interval
     filters_json: str = "{}"
     parent_id: str | None = None
+    sequential: bool = False
+    """Page this chunk's search to its end and never split it (searches with ``max_items``,
+    and the last resort when the server's filtering disagrees with every split)."""
+    attempt: int = 0
+    """Bumped when the same search runs again after a split of it proved wrong."""
 
     @classmethod
     def make(
@@ -146,10 +151,11 @@ class Chunk:
         interval: Interval,
         filters: Mapping[str, Any] | None = None,
         parent_id: str | None = None,
+        sequential: bool = False,
     ) -> Chunk:
         """Build a chunk, freezing ``filters`` as canonical (sorted-key) JSON."""
         text = orjson.dumps(dict(filters or {}), option=orjson.OPT_SORT_KEYS).decode()
-        return cls(entry, interval, text, parent_id)
+        return cls(entry, interval, text, parent_id, sequential)
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -161,6 +167,10 @@ class Chunk:
     def chunk_id(self) -> str:
         """A stable 16-hex-digit id from the entry, the interval and the filters."""
         text = f"{self.entry.key}|{self.interval.to_param()}|{self.filters_json}"
+        if self.sequential:
+            text += "|sequential"
+        if self.attempt:
+            text += f"|attempt={self.attempt}"
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +189,8 @@ class Chunk:
             "end": format_instant(self.interval.end) if self.interval.end else None,
             "filters": self.filters_json,
             "parent_id": self.parent_id,
+            "sequential": self.sequential,
+            "attempt": self.attempt,
         }
 
     @classmethod
@@ -192,8 +204,38 @@ class Chunk:
 
         entry = Entry(data["catalog_url"], data["collection_id"], data.get("source_file"))
         interval = Interval(parse(data["start"]), parse(data["end"]))
-        return cls(entry, interval, data.get("filters") or "{}", data.get("parent_id"))
+        return cls(
+            entry,
+            interval,
+            data.get("filters") or "{}",
+            data.get("parent_id"),
+            bool(data.get("sequential", False)),
+            int(data.get("attempt", 0)),
+        )
 
     def with_interval(self, interval: Interval) -> Chunk:
         """A child chunk covering ``interval`` with the same entry and filters."""
         return Chunk(self.entry, interval, self.filters_json, self.chunk_id)
+
+    def with_filters(self, filters: Mapping[str, Any]) -> Chunk:
+        """A child chunk with the same entry and interval and other filters (a spatial tile).
+
+        Example:
+            >>> c = Chunk.make(Entry("u", "c1"), Interval(None, None), {"bbox": [0, 0, 2, 2]})
+            >>> tile = c.with_filters({"bbox": [0, 0, 1, 1]})
+            >>> tile.filters, tile.parent_id == c.chunk_id
+            ({'bbox': [0, 0, 1, 1]}, True)
+        """
+        child = Chunk.make(self.entry, self.interval, filters)
+        return dataclasses.replace(child, parent_id=self.chunk_id)
+
+    def again(self, *, sequential: bool = False) -> Chunk:
+        """The same search as a new chunk, to run again after a split of it proved wrong
+        (``sequential``: paged to its end without splitting).
+
+        Example:
+            >>> c = Chunk.make(Entry("u", "c1"), Interval(None, None))
+            >>> c.again().chunk_id != c.chunk_id, c.again(sequential=True).sequential
+            (True, True)
+        """
+        return dataclasses.replace(self, sequential=sequential, attempt=self.attempt + 1)
