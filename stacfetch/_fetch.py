@@ -142,12 +142,18 @@ class _SplitNode:
     paged: bool
     """The chunk's page had a ``next`` link (so paging it unsplit can reach its end)."""
     size: int = 0
+    features: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Up to ``PROBE_LIMIT`` items of that page, to choose how to split a child further."""
     depth: int = 1
     broken: bool = False
     """A child got items outside the filter stacfetch added: the server ignores it."""
     child_matched: int = 0
     child_counts: int = 0
     failed: bool = False
+
+    def within(self, chunk: Chunk) -> list[dict[str, Any]]:
+        """The kept items of the page that fall inside ``chunk`` (one of the children)."""
+        return [f for f in self.features if not outside(chunk, self.axis, f)]
 
 
 @dataclasses.dataclass
@@ -169,6 +175,8 @@ class _EntryState:
     counting: asyncio.Future[None] | None = None
     """Done once the entry's probe answered (the total is then known, if reported)."""
     probes: set[str] = dataclasses.field(default_factory=set)
+    count_probes: set[str] = dataclasses.field(default_factory=set)
+    """Chunks whose first page asks for one item: their count decides before a full page."""
     nodes: dict[str, _SplitNode | None] = dataclasses.field(default_factory=dict)
     """The split each chunk is a child of (None: a planned chunk)."""
     fallbacks: set[str] = dataclasses.field(default_factory=set)
@@ -459,8 +467,8 @@ class FetchEngine:
         target = max(1, state.target)
         if matched is not None:
             remaining = matched - returned
-            if remaining <= 0:
-                return 0
+            if remaining <= 0 or (probe and matched <= target):
+                return 0  # a probe of a light chunk: fetch it with full pages instead
             if probe or remaining > target or not has_next:
                 return max(2, min(most, -(-matched // target)))
             return 0
@@ -483,10 +491,10 @@ class FetchEngine:
         cid = chunk.chunk_id
         node = state.nodes.get(cid)
         started = time.time()
-        probe = cid in state.probes
+        probe = cid in state.probes or cid in state.count_probes
         limit = self.limit
         if probe:
-            limit = min(limit, PROBE_LIMIT)
+            limit = 1 if cid in state.count_probes else min(limit, PROBE_LIMIT)
         if self.max_items is not None:
             limit = max(1, min(limit, self.max_items - state.items))
         req: SearchRequest | None = build_search_request(state.api, chunk, limit)
@@ -581,10 +589,15 @@ class FetchEngine:
                 pieces = self._split_pieces(
                     state, matched, returned, has_next=nxt is not None, full=full, probe=probe
                 )
-                split = self._plan_split(state, chunk, features, pieces) if pieces else None
+                split = None
+                if pieces:
+                    sample = features
+                    if node is not None and len(features) < PROBE_LIMIT:  # a count probe
+                        sample = [*features, *node.within(chunk)]
+                    split = self._plan_split(state, chunk, sample, pieces)
                 if split is not None:
                     children = self._enqueue(
-                        state, chunk, split, keys, matched, node, paged=nxt is not None
+                        state, chunk, split, features, keys, matched, node, paged=nxt is not None
                     )
                     await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
                     return
@@ -646,6 +659,7 @@ class FetchEngine:
         state: _EntryState,
         chunk: Chunk,
         split: Split,
+        features: list[Any],
         sample: set[tuple[str, str]],
         matched: int | None,
         node: _SplitNode | None,
@@ -659,8 +673,15 @@ class FetchEngine:
                 chunk, split.axis, node, len(children), set(sample), matched, paged, len(children)
             )
             child_node.depth = node.depth + 1 if node is not None else 1
+            child_node.features = [f for f in features if isinstance(f, dict)][:PROBE_LIMIT]
+            # Children of a split that already showed an uneven spread (in space, or below
+            # the first level) may be heavy: learn their size first from a one-item page, so
+            # that a heavy one is split before a full page of it is fetched (and fetched again).
+            probe_first = matched is not None and (split.axis == "space" or node is not None)
             for child in children:
                 state.nodes[child.chunk_id] = child_node
+                if probe_first:
+                    state.count_probes.add(child.chunk_id)
         for child in children:
             if not paged:
                 state.truncation_children.add(child.chunk_id)

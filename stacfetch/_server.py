@@ -51,6 +51,7 @@ _CONFORMS = [f"{_API}/{c}" for c in ("core", "item-search", "item-search#sort", 
 _CONFORMS += [f"{_API}/ogcapi-features", f"{_OGC}/core", f"{_OGC}/geojson"]
 _GEOJSON, _JSON = "application/geo+json", "application/json"
 _ERRORS = {400: "BadRequest", 404: "NotFoundError", 405: "MethodNotAllowed", 429: "TooMany"}
+_ORDERS = ("datetime-desc", "datetime-asc", "id", "insertion", "desc-nulls-last")
 _COUNTERS = ("requests", "searches", "pages", "items_served", "throttled", "failed_by_rule")
 Key = tuple[int, str, str]
 """An item's sort key: (start instant in µs since the epoch, id, collection)."""
@@ -103,7 +104,7 @@ def _coords_box(geometry: Any) -> Box | None:
 class _Rec:
     """One item: its sort key, the end of its interval, its bbox and its serialised bytes."""
 
-    __slots__ = ("bbox", "end", "key", "raw", "shape")
+    __slots__ = ("bbox", "end", "key", "raw", "seq", "shape")
 
     def __init__(self, item: dict[str, Any]) -> None:
         props = item.get("properties") or {}
@@ -119,6 +120,21 @@ class _Rec:
         self.bbox = _box(item["bbox"]) if item.get("bbox") else _coords_box(item.get("geometry"))
         self.raw = orjson.dumps(item)
         self.shape: Any = None
+        self.seq = 0
+
+    def geometry(self) -> Any:
+        """The item's geometry as a shapely object (None when it has none)."""
+        if self.shape is None:
+            import shapely.geometry
+
+            geometry = orjson.loads(self.raw).get("geometry")
+            self.shape = shapely.geometry.shape(geometry) if geometry else False
+        return self.shape or None
+
+    @property
+    def ranged(self) -> bool:
+        """An item with ``datetime: null`` (a range item)."""
+        return b'"datetime":null' in self.raw
 
     def hits(self, box: Box) -> bool:
         """Does the item's geometry intersect ``box``? (bbox test, then shapely at the edges)"""
@@ -129,9 +145,8 @@ class _Rec:
             return True
         import shapely.geometry  # a dependency of the package (via geopandas)
 
-        if self.shape is None:
-            self.shape = shapely.geometry.shape(orjson.loads(self.raw)["geometry"])
-        return bool(self.shape.intersects(shapely.geometry.box(*box)))
+        shape = self.geometry()
+        return shape is not None and bool(shape.intersects(shapely.geometry.box(*box)))
 
 
 class _Index:
@@ -174,6 +189,9 @@ class _Search:
     lo: int | None = None
     hi: int | None = None
     after: Key | None = None
+    shape: Any = None
+    offset: int = 0
+    sorted_by_user: bool = False
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[:8]}
@@ -187,9 +205,22 @@ def _parse(params: dict[str, Any], method: str, limits: tuple[int, int]) -> _Sea
             raise _BadRequest(400, f"{name}: expected a list, got {value!r}")
         return value
 
-    for key in ("intersects", "filter", "query", "q"):
+    for key in ("filter", "query", "q"):
         if params.get(key) is not None:
             raise _BadRequest(400, f"{key} is not supported by this server")
+    geometry = params.get("intersects")
+    if isinstance(geometry, str):
+        geometry = orjson.loads(geometry)
+    shape = None
+    if geometry is not None:
+        import shapely.geometry
+
+        try:
+            shape = shapely.geometry.shape(geometry)
+        except Exception:
+            raise _BadRequest(400, f"invalid intersects geometry {geometry!r}") from None
+        if params.get("bbox"):
+            raise _BadRequest(400, "bbox and intersects are mutually exclusive")
     try:
         bbox = listed("bbox")
         box = _box(bbox) if bbox else None
@@ -197,7 +228,10 @@ def _parse(params: dict[str, Any], method: str, limits: tuple[int, int]) -> _Sea
         lo, hi = _interval(params.get("datetime"))
         token = params.get("token")
         after: Key | None = None
-        if token:
+        offset = 0
+        if token and str(token).startswith("o"):
+            offset = int(str(token)[1:])
+        elif token:
             t, i, c = orjson.loads(base64.urlsafe_b64decode(token))
             after = (int(t), str(i), str(c))
     except (TypeError, ValueError):
@@ -217,7 +251,20 @@ def _parse(params: dict[str, Any], method: str, limits: tuple[int, int]) -> _Sea
         span = (_to_datetime(lo), _to_datetime(hi))
     collections, ids, desc = listed("collections"), listed("ids"), sortby.startswith("-")
     return _Search(
-        method, collections, ids, box, span, min(limit, limits[1]), token, desc, lo, hi, after
+        method,
+        collections,
+        ids,
+        box,
+        span,
+        min(limit, limits[1]),
+        token,
+        desc,
+        lo,
+        hi,
+        after,
+        shape,
+        offset,
+        params.get("sortby") is not None,
     )
 
 
@@ -247,6 +294,16 @@ class StacServer:
         max_concurrent: requests in flight beyond it answer 429 with ``Retry-After: 1``.
         default_limit, max_limit: page size when ``limit`` is absent, and its silent cap.
         counts: put ``numberMatched`` and ``numberReturned`` in search pages.
+        order: the default order of search results (no ``sortby``), as real servers differ:
+            ``"datetime-desc"`` (pgstac's), ``"datetime-asc"``, ``"id"``, ``"insertion"``
+            (the order items were given in, like ``rustac serve``) or ``"desc-nulls-last"``
+            (datetime descending, range items with ``datetime: null`` after all others).
+            Orders other than the first page by offset.
+        next_links: False answers only the first page, without ``next`` links, like a server
+            that does not page.
+        datetime_filter_misses: a predicate on item dicts: items it selects are left out of
+            every search that has a ``datetime`` filter (a server whose datetime filter is
+            buggy).
 
     ``counters`` counts requests, searches, pages, items_served, throttled, failed_by_rule and
     max_in_flight.
@@ -274,7 +331,13 @@ class StacServer:
         default_limit: int = 10,
         max_limit: int = 10000,
         counts: bool = True,
+        order: str = "datetime-desc",
+        next_links: bool = True,
+        datetime_filter_misses: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
+        if order not in _ORDERS:
+            raise ValueError(f"order: one of {', '.join(_ORDERS)}, not {order!r}")
+        self.order, self.next_links = order, next_links
         self.host, self.port, self.url = host, port, ""
         self.page_delay, self.item_delay = page_delay, item_delay
         self.max_concurrent, self.counts = max_concurrent, counts
@@ -282,8 +345,12 @@ class StacServer:
         self.counters: dict[str, int] = dict.fromkeys((*_COUNTERS, "max_in_flight"), 0)
         by_coll: dict[str, list[_Rec]] = {}
         self._by_id: dict[tuple[str, str], _Rec] = {}
-        for item in items:
+        self._misses: set[tuple[str, str]] = set()
+        for seq, item in enumerate(items):
             rec = _Rec(item)
+            rec.seq = seq
+            if datetime_filter_misses is not None and datetime_filter_misses(item):
+                self._misses.add((rec.key[2], rec.key[1]))
             by_coll.setdefault(rec.key[2], []).append(rec)
             self._by_id[(rec.key[2], rec.key[1])] = rec
         self._index = {cid: _Index(recs) for cid, recs in by_coll.items()}
@@ -503,7 +570,28 @@ class StacServer:
             walks = [w for c in cids for w in self._index[c].walk(s.lo, s.hi, after, s.desc)]
             recs = heapq.merge(*walks, key=lambda r: r.key, reverse=s.desc)
         box = s.bbox
-        return iter(recs) if box is None else (r for r in recs if r.hits(box))
+        if box is not None:
+            recs = (r for r in recs if r.hits(box))
+        if s.shape is not None:
+            shape = s.shape
+            recs = (r for r in recs if (g := r.geometry()) is not None and g.intersects(shape))
+        if self._misses and s.datetime is not None:
+            misses = self._misses
+            recs = (r for r in recs if (r.key[2], r.key[1]) not in misses)
+        return iter(recs)
+
+    def _ordered(self, s: _Search) -> list[_Rec]:
+        """Every match of ``s`` in the server's default order (not the sort key's)."""
+        recs = list(self._matches(s, None))
+        if self.order == "datetime-asc":
+            recs.reverse()
+        elif self.order == "id":
+            recs.sort(key=lambda r: (r.key[1], r.key[2]))
+        elif self.order == "insertion":
+            recs.sort(key=lambda r: r.seq)
+        elif self.order == "desc-nulls-last":
+            recs.sort(key=lambda r: r.ranged)
+        return recs
 
     async def _search(
         self, params: dict[str, Any], method: str, base: str, href: str
@@ -518,33 +606,36 @@ class StacServer:
                 self.counters["failed_by_rule"] += 1
                 return status, _JSON, _error(status, "failure injected by fail_when()")
         page: list[_Rec] = []
-        for rec in self._matches(s, s.after):
-            if len(page) == s.limit:
-                token = base64.urlsafe_b64encode(orjson.dumps(page[-1].key)).decode()
-                if method == "POST":
-                    nxt = _link(
-                        "next", href, _GEOJSON, method="POST", body={**params, "token": token}
-                    )
-                else:
-                    query = {
-                        k: v
-                        for k, v in params.items()
-                        if k != "collections" or href.endswith("/search")
-                    }
-                    nxt = _link(
-                        "next",
-                        f"{href}?{urlencode({**query, 'token': token})}",
-                        _GEOJSON,
-                        method="GET",
-                    )
-                break
-            page.append(rec)
+        token: str | None = None
+        if self.order != "datetime-desc" and not s.sorted_by_user:
+            recs = self._ordered(s)
+            page = recs[s.offset : s.offset + s.limit]
+            if s.offset + s.limit < len(recs):
+                token = f"o{s.offset + s.limit}"
         else:
-            nxt = None
+            for rec in self._matches(s, s.after):
+                if len(page) == s.limit:
+                    token = base64.urlsafe_b64encode(orjson.dumps(page[-1].key)).decode()
+                    break
+                page.append(rec)
+        nxt = None
+        if token is not None and self.next_links:
+            if method == "POST":
+                nxt = _link("next", href, _GEOJSON, method="POST", body={**params, "token": token})
+            else:
+                query = {
+                    k: v
+                    for k, v in params.items()
+                    if k != "collections" or href.endswith("/search")
+                }
+                nxt = _link(
+                    "next", f"{href}?{urlencode({**query, 'token': token})}", _GEOJSON, method="GET"
+                )
         tail: dict[str, Any] = {"links": [_link("root", base), *([nxt] if nxt else [])]}
         tail["numberReturned"] = len(page)
         if self.counts:
-            key = (tuple(s.collections or ()), tuple(s.ids or ()), s.bbox, s.lo, s.hi)
+            shape = s.shape.wkb if s.shape is not None else None
+            key = (tuple(s.collections or ()), tuple(s.ids or ()), s.bbox, s.lo, s.hi, shape)
             if key not in self._counts:
                 self._counts[key] = sum(1 for _ in self._matches(s, None))
             tail["numberMatched"] = self._counts[key]
