@@ -176,6 +176,8 @@ class _EntryState:
     """Done once the entry's probe answered (the total is then known, if reported)."""
     probes: set[str] = dataclasses.field(default_factory=set)
     count_probes: set[str] = dataclasses.field(default_factory=set)
+    narrowed: set[str] = dataclasses.field(default_factory=set)
+    """Children of a chunk split because it failed: they fail for good."""
     """Chunks whose first page asks for one item: their count decides before a full page."""
     nodes: dict[str, _SplitNode | None] = dataclasses.field(default_factory=dict)
     """The split each chunk is a child of (None: a planned chunk)."""
@@ -532,6 +534,10 @@ class FetchEngine:
             self.sink.emit(ChunkFailed(key, record))
 
         async def failed(req: SearchRequest, exc: FetchError | None, kind: str, msg: str) -> None:
+            if exc is not None and await self._narrow_failure(state, chunk, node, exc, out):
+                if probe:
+                    self._counted(state, None)
+                return
             fail(req, exc, kind, msg)
             if probe:
                 self._counted(state, None)
@@ -642,6 +648,38 @@ class FetchEngine:
         self.sink.emit(ChunkDone(key, cid, delivered))
         await out.put(ChunkEnd(entry, chunk, ok=True))
         await self._complete(state, node, out, failed=False)
+
+    async def _narrow_failure(
+        self,
+        state: _EntryState,
+        chunk: Chunk,
+        node: _SplitNode | None,
+        exc: FetchError,
+        out: asyncio.Queue[Output | None],
+    ) -> bool:
+        """A planned chunk failed for good on a server error: split it in time once, so that
+        a failing window of the server fails only the children that cover it (the rest of the
+        search is still fetched). Errors that say the request itself is wrong (4xx other than
+        429) are not narrowed: every child would fail the same way."""
+        status = exc.status_code
+        if (
+            node is not None
+            or chunk.chunk_id in state.narrowed
+            or chunk.sequential
+            or chunk.attempt
+            or self.max_items is not None
+        ):
+            return False
+        if status is not None and 400 <= status < 500 and status != 429:
+            return False
+        split = self._plan_split(state, chunk, [], max(2, 2 * self.workers))
+        if split is None or split.axis != "time":
+            return False
+        children = self._enqueue(state, chunk, split, [], set(), None, None, paged=True)
+        for child in children:
+            state.narrowed.add(child.chunk_id)
+        await out.put(ChunkEnd(state.task.entry, chunk, ok=True, children=children))
+        return True
 
     def _plan_split(
         self, state: _EntryState, chunk: Chunk, features: list[Any], pieces: int
