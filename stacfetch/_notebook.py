@@ -22,7 +22,9 @@ DOM classes, for browser tests: the container ``stacfetch-progress`` (plus
 ``stacfetch-complete`` at the end), each entry row ``stacfetch-entry`` (plus
 ``stacfetch-running`` / ``stacfetch-done`` / ``stacfetch-failed`` /
 ``stacfetch-interrupted``), the bar ``stacfetch-bar`` (its description is the entry label),
-the text ``stacfetch-text``, the failure table ``stacfetch-failures``, the button
+the text ``stacfetch-text``, the chunk timeline ``stacfetch-timeline`` (its segments
+``rect.stacfetch-seg[data-state][data-interval]``, see :mod:`stacfetch._timeline`), the
+failure table ``stacfetch-failures``, the button
 ``stacfetch-retry``, its outcome ``stacfetch-retry-status``.
 """
 
@@ -47,6 +49,7 @@ from ._progress import (
     format_count,
     format_duration,
 )
+from ._timeline import timeline_html
 
 if TYPE_CHECKING:
     from ._failures import FailureCollector
@@ -99,7 +102,15 @@ def failure_table_html(records: Iterable[FailureRecord], *, max_rows: int = MAX_
             str(r.attempts),
             format_count(r.items_delivered),
         )
-        rows.append("<tr>" + "".join(f"<td style='{cell}'>{c}</td>" for c in cells) + "</tr>")
+        tds = [f"<td style='{cell}'>{c}</td>" for c in cells]
+        # what the timeline's red segments carry, for tests and for users' own tooling
+        tds[1] = (
+            f"<td style='{cell}' class='stacfetch-failure-interval' "
+            f"data-entry='{html.escape(r.entry_key, quote=True)}' "
+            f"data-chunk='{html.escape(r.chunk_id, quote=True)}' "
+            f"data-interval='{html.escape(r.interval or '', quote=True)}'>{cells[1]}</td>"
+        )
+        rows.append("<tr>" + "".join(tds) + "</tr>")
     more = len(records) - max_rows
     tail = (
         f"<div>… and {format_count(more)} more; <code>ing.failures.to_dataframe()</code> "
@@ -313,9 +324,13 @@ class _Row:
         self.bar.add_class("stacfetch-bar")
         self.text = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", margin="0 0 0 8px"))
         self.text.add_class("stacfetch-text")
-        self.box = widgets.HBox([self.bar, self.text])
+        self.timeline = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
+        self.timeline.add_class("stacfetch-timeline-box")
+        self.line = widgets.HBox([self.bar, self.text])
+        self.box = widgets.VBox([self.line, self.timeline])
         self.box.add_class("stacfetch-entry")
         self.status = ""
+        self._chunks_version = -1
 
     def draw(self, p: EntryProgress, *, interrupted: bool, label_width: str) -> None:
         value, high, unit = bar_position(p)
@@ -337,6 +352,9 @@ class _Row:
             self.bar.style.description_width = label_width
             self.bar.tooltip = f"{p.entry_key} ({unit})"
         self.text.value = f"<span>{html.escape(text)}</span>"
+        if p.chunks_version != self._chunks_version:  # the SVG only when a chunk changed
+            self._chunks_version = p.chunks_version
+            self.timeline.value = timeline_html(p)
         if status != self.status:
             for cls in _STATUS_CLASSES:
                 self.box.remove_class(cls)
