@@ -5,6 +5,18 @@ events, never the engine. :class:`ProgressTracker` folds events into a per-entry
 :class:`EntryProgress` snapshot that renderers draw at their own (throttled) pace.
 
 Events are emitted per chunk or per page, never per item.
+
+The chunk timeline (:mod:`stacfetch._timeline`) folds chunk events into
+``EntryProgress.chunks``. What it needs, and who sends it:
+
+* :class:`ChunksPlanned` (the plan's chunks, then each split's children with ``parent_id``):
+  sent by the Ingestor from the engine's ``PlanReady`` / ``ChunkEnd.children`` outputs; an
+  engine may send it too (it is idempotent);
+* :class:`ChunkStarted` when a worker takes a chunk (else the first page or retry marks it
+  running);
+* ``ChunkSplit.children`` and ``EntryPlanned.interval`` (the entry's whole range: the axis)
+  are optional; without them the axis is the span of the known chunk intervals;
+* :class:`ChunkFailed` records carry the interval, so failed chunks are placed in any case.
 """
 
 from __future__ import annotations
