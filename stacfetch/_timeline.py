@@ -243,7 +243,8 @@ def _legend(p: EntryProgress) -> str:
         f'background:{STATE_COLOURS[s]};margin:0 3px 0 8px"></span>{n:,} {s}</span>'
         for s, n in found.items()
     ]
-    return f'<div class="stacfetch-timeline-legend" style="font-size:11px">{"".join(parts)}</div>'
+    style = "font-size:11px;line-height:14px;margin-top:1px"
+    return f'<div class="stacfetch-timeline-legend" style="{style}">{"".join(parts)}</div>'
 
 
 def timeline_html(p: EntryProgress, *, width: int = 640) -> str:
@@ -259,14 +260,15 @@ def timeline_html(p: EntryProgress, *, width: int = 640) -> str:
         return ""
     strip = timeline_svg(p, width=width)
     if not strip:
-        strip = '<span style="font-size:11px;color:#777">(chunk intervals not known)</span>'
+        style = "font-size:11px;line-height:14px;color:#777"
+        strip = f'<span style="{style}">(chunk intervals not known)</span>'
     space = tiles_svg(p)
     if space:
         strip = (
             f'<div style="display:flex;gap:12px;align-items:flex-start">'
             f"<div>{strip}</div><div>{space}</div></div>"
         )
-    return f'<div class="stacfetch-timeline">{strip}{_legend(p)}</div>'
+    return f'<div class="stacfetch-timeline" style="line-height:0">{strip}{_legend(p)}</div>'
 
 
 def timeline_text(p: EntryProgress, *, width: int = 40) -> str:
