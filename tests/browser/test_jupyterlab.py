@@ -646,3 +646,16 @@ def test_retry_button(page: Any, lab: Lab) -> None:
         (DEMO[1], "progress-bar-success"),
     ], inner
     assert all(percent(e["width"]) == 100.0 for e in inner["entries"]), inner
+
+
+def test_a_cell_that_raises_fails_the_run(page: Any, lab: Lab) -> None:
+    """The check itself: a raising LAST cell (Run All has nothing left to stop) is caught."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("{}['id']")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, lab.root / "raises.ipynb")
+    with pytest.raises(AssertionError, match="a cell raised") as caught:
+        run_all(page, lab, "raises")
+    assert "KeyError" in str(caught.value), caught.value
