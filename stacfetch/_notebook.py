@@ -308,6 +308,17 @@ class FailureTableWidget:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def timeline_interval(chunks: int) -> float:
+    """Seconds between two timeline redraws of an entry with ``chunks`` chunks: like the bars
+    (0.1 s) up to 200 chunks, then proportionally longer (1 s for 2,000 chunks).
+
+    Example:
+        >>> timeline_interval(10), timeline_interval(2000)
+        (0.1, 1.0)
+    """
+    return DEFAULT_MIN_INTERVAL * max(1.0, chunks / 200)
+
+
 class _Row:
     """The widgets of one entry: a bar (described by the label) and a line of text."""
 
@@ -331,8 +342,17 @@ class _Row:
         self.box.add_class("stacfetch-entry")
         self.status = ""
         self._chunks_version = -1
+        self._timeline_due = float("-inf")
 
-    def draw(self, p: EntryProgress, *, interrupted: bool, label_width: str) -> None:
+    def draw(
+        self,
+        p: EntryProgress,
+        *,
+        interrupted: bool,
+        label_width: str,
+        now: float | None = None,
+        final: bool = False,
+    ) -> None:
         value, high, unit = bar_position(p)
         if high == 0:  # done, with no items: a full bar
             value = high = 1
@@ -352,8 +372,13 @@ class _Row:
             self.bar.style.description_width = label_width
             self.bar.tooltip = f"{p.entry_key} ({unit})"
         self.text.value = f"<span>{html.escape(text)}</span>"
-        if p.chunks_version != self._chunks_version:  # the SVG only when a chunk changed
+        now = time.monotonic() if now is None else now
+        final = final or interrupted or p.finished is not None
+        # the SVG only when a chunk changed, and less often for many chunks (its size grows
+        # with them: ~300 bytes a segment), always at the end
+        if p.chunks_version != self._chunks_version and (final or now >= self._timeline_due):
             self._chunks_version = p.chunks_version
+            self._timeline_due = now + timeline_interval(len(p.chunks))
             self.timeline.value = timeline_html(p)
         if status != self.status:
             for cls in _STATUS_CLASSES:
@@ -440,7 +465,13 @@ class NotebookProgress(ThrottledRenderer):
         self._label_width = f"{min(longest, 40) + 2}ch"
         for p in entries:
             interrupted = self.closed and p.finished is None and not self.run_done
-            self.rows[p.entry_key].draw(p, interrupted=interrupted, label_width=self._label_width)
+            self.rows[p.entry_key].draw(
+                p,
+                interrupted=interrupted,
+                label_width=self._label_width,
+                now=self.clock(),
+                final=self.closed or self.run_done,
+            )
         self._draw_header(entries)
         table = self.failure_table
         table.running = not (self.run_done or self.closed)

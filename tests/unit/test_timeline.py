@@ -233,21 +233,40 @@ def test_failure_table_cells_carry_the_interval() -> None:
 
 
 def test_notebook_rows_draw_the_timeline_only_when_a_chunk_changed() -> None:
-    progress = NotebookProgress(display=False, min_interval=0)
+    now = [0.0]
+    progress = NotebookProgress(display=False, min_interval=0, clock=lambda: now[0])
     for event in full_run():
+        now[0] += 0.2  # every event after the last redraw was due
         progress.emit(event)
     row = progress.rows[KEY]
     assert "stacfetch-timeline" in row.timeline.value
-    assert {
-        r["data-chunk"] for r in segments(row.timeline.value) if r["data-state"] == "failed"
-    } == {"m2"}
+    red = {r["data-chunk"] for r in segments(row.timeline.value) if r["data-state"] == "failed"}
+    assert red == {"m2"}
     row.timeline.value = "sentinel"
-    progress.emit(PageFetched(KEY, "zz", new=0, duplicates=0))  # a new chunk: redrawn
+    now[0] += 0.05
+    progress.emit(PageFetched(KEY, "zz", new=0, duplicates=0))  # too soon after the last SVG
+    assert row.timeline.value == "sentinel"
+    now[0] += 0.1
+    progress.emit(PageFetched(KEY, "zz", new=0, duplicates=0))  # due: redrawn
     assert row.timeline.value != "sentinel"
     row.timeline.value = "sentinel"
-    progress.emit(EntryDone(KEY, items=15, failed_chunks=1))  # no chunk changed: kept
+    now[0] += 1
+    progress.emit(Retrying(KEY, "plan", 1, 503, "503", 0.1))  # no chunk changed: kept
     assert row.timeline.value == "sentinel"
+    progress.emit(PageFetched(KEY, "yy", new=0, duplicates=0))
+    row.timeline.value = "sentinel"
+    progress.emit(PageFetched(KEY, "xx", new=0, duplicates=0))  # not due, but the end draws it
     progress.close()
+    assert row.timeline.value != "sentinel"
+    assert 'data-chunk="xx"' not in row.timeline.value  # no interval known: counted, not drawn
+    assert "4 running" in row.timeline.value  # b, zz, yy, xx
+
+
+def test_many_chunks_redraw_less_often() -> None:
+    from stacfetch._notebook import timeline_interval
+
+    assert timeline_interval(1) == timeline_interval(200) == 0.1
+    assert timeline_interval(4000) == 2.0
 
 
 # -- summary and reprs -----------------------------------------------------------------------------
