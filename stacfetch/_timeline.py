@@ -243,6 +243,11 @@ def _legend(p: EntryProgress) -> str:
         f'background:{STATE_COLOURS[s]};margin:0 3px 0 8px"></span>{n:,} {s}</span>'
         for s, n in found.items()
     ]
+    if found.get("failed"):
+        parts.append(
+            '<span class="stacfetch-timeline-hint" style="margin-left:8px;color:#777">'
+            "· hover a segment for its interval; “Retry failed” in the table re-runs them</span>"
+        )
     style = "font-size:11px;line-height:14px;margin-top:1px"
     return f'<div class="stacfetch-timeline-legend" style="{style}">{"".join(parts)}</div>'
 
