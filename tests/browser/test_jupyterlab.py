@@ -10,8 +10,17 @@ moving while the cells ran (live updates); in the failures notebook, that the fa
 (``.stacfetch-failures``) lists the injected 503s of March 2023. One more test clicks the
 "Retry failed" button of a failed run and waits for the retry to complete in the page.
 
+Every notebook runs on two catalogs, each a kernel whose ``kernel.json`` sets the search (and
+puts this checkout first on ``PYTHONPATH``; the last, appended cell proves it): ``thousands``
+(all 4,500 seeded items) and ``empty`` (a search that matches nothing). A run fails when ANY
+cell raised: the DOM's output areas are read for tracebacks, and the notebook is saved from the
+page and read back for ``error`` outputs. In the failures notebook, the timeline's red
+segments (``rect.stacfetch-seg[data-state=failed]``) must carry exactly the intervals of the
+failure table's cells (``.stacfetch-failure-interval[data-interval]``), entry by entry.
+
 Screenshots go to ``test-artifacts/``; with ``STACFETCH_UPDATE_DOCS_IMAGES=1`` the matrix run
-also replaces ``docs/images/notebook-widgets.png`` (the README picture).
+also replaces ``docs/images/notebook-widgets.png`` and the failures run
+``docs/images/notebook-timeline.png`` (the README pictures).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``, or ``$STACFETCH_CHROMIUM``) and the Python
 packages ``playwright``, ``jupyterlab`` and ``jupytext``. When one is missing the tests fail and
