@@ -57,30 +57,46 @@ display(ing)
 
 # %% [markdown]
 # `ingest()` splits the search into datetime chunks, fetches them in parallel and shows a live
-# progress bar: blue while running, green when every chunk arrived, red if some failed. The bar
-# stays here after the run.
+# progress bar: blue while running, green when every chunk arrived, red if some failed. Under
+# the bar, the *timeline* shows the entry's time range with one segment per chunk, coloured by
+# state (grey pending, blue running, green done, orange split, red failed); hover a segment
+# for its interval, items and attempts. Both stay here after the run.
 
 # %%
 gdf = ing.ingest()
 
 # %% [markdown]
-# The result is a GeoDataFrame with one row per item: the STAC properties are columns, the
-# footprint is the geometry.
+# What the run did, in numbers: items, duplicates dropped, requests, retries, time.
 
 # %%
-gdf[["id", "collection", "datetime", "geometry"]].head()
+ing.summary
+
+# %% [markdown]
+# The result is a GeoDataFrame with one row per item: the STAC properties are columns, the
+# footprint is the geometry. (A search may match nothing: the notebook says so and goes on.)
+
+# %%
+if len(gdf):
+    shown = [c for c in ("id", "collection", "datetime", "geometry") if c in gdf.columns]
+    display(gdf[shown].head())
+else:
+    print("The search matched no items: widen DATETIME or BBOX to see some.")
 
 # %% [markdown]
 # Each item exactly once, and nothing failed:
 
 # %%
-print(f"{len(gdf):,} items, ids unique: {gdf['id'].is_unique}, failed chunks: {len(ing.failures)}")
+unique = gdf["id"].is_unique if "id" in gdf.columns else True
+print(f"{len(gdf):,} items, ids unique: {unique}, failed chunks: {len(ing.failures)}")
 
 # %% [markdown]
 # The footprints of the first few hundred items, drawn by shapely (no plotting library needed):
 
 # %%
-shapely.GeometryCollection(list(gdf.geometry.head(300)))
+if len(gdf) and "geometry" in gdf.columns:
+    display(shapely.GeometryCollection(list(gdf.geometry.head(300))))
+else:
+    print("No footprints to draw.")
 
 # %% [markdown]
 # In a script the same run is one call; `progress=False` keeps it quiet:

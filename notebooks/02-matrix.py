@@ -23,6 +23,8 @@
 # %%
 import os
 
+from IPython.display import display
+
 import stacfetch
 
 CATALOG_URL = os.environ.get("STACFETCH_CATALOG_URL", "https://earth-search.aws.element84.com/v1")
@@ -49,7 +51,10 @@ gdf = ing.ingest()
 # One GeoDataFrame for the whole run; the `collection` column says where each row came from.
 
 # %%
-gdf["collection"].value_counts()
+if len(gdf):
+    display(gdf["collection"].value_counts())
+else:
+    print("The search matched no items in any collection.")
 
 # %% [markdown]
 # The per-entry frames are there too, keyed by entry:
@@ -70,9 +75,22 @@ ing2 = stacfetch.Ingestor(matrix=matrix, datetime=DATETIME, bbox=BBOX, concurren
 gdf2 = await ing2.aingest()  # noqa: F704 (Jupyter runs top-level await)
 
 # %%
-first = set(zip(gdf["collection"], gdf["id"], strict=True))
-second = set(zip(gdf2["collection"], gdf2["id"], strict=True))
+def keys(frame):
+    """The (collection, id) of every row (none for an empty result)."""
+    if not len(frame):
+        return set()
+    return set(zip(frame["collection"], frame["id"], strict=True))
+
+
+first, second = keys(gdf), keys(gdf2)
 print(f"{len(gdf2):,} items; the same set as the first run: {second == first}")
+
+# %% [markdown]
+# The summary of the second run (`print(ing2.summary)` gives the same as text, with a
+# one-line timeline per entry):
+
+# %%
+ing2.summary
 
 # %% [markdown]
 # Next: [03-failures-and-retry](03-failures-and-retry.ipynb) shows what happens when part of a

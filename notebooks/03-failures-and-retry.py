@@ -49,6 +49,14 @@ gdf = ing.ingest()
 print(f"{len(gdf):,} items fetched, {len(ing.failures)} chunks failed")
 
 # %% [markdown]
+# The timeline under each bar shows where: the red segments are the failed chunks, exactly
+# the intervals of the failure table (hover one for its interval and attempts). The run's
+# numbers:
+
+# %%
+ing.summary
+
+# %% [markdown]
 # `ing.failures` lists every failed chunk: entry, datetime interval, HTTP status, error and
 # attempts. `ing.failures.to_dataframe()` has all the details (request body, times...).
 

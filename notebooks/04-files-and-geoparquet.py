@@ -25,6 +25,8 @@
 import os
 from pathlib import Path
 
+from IPython.display import display
+
 import stacfetch
 
 CATALOG_URL = os.environ.get("STACFETCH_CATALOG_URL", "https://earth-search.aws.element84.com/v1")
@@ -60,10 +62,15 @@ sorted(p.name for p in path.iterdir())
 # DuckDB or rustac read the part files too.
 
 # %%
-gdf = stacfetch.read_geoparquet(path)
-duplicates = gdf.duplicated(["collection", "id"]).sum()
-print(f"{len(gdf):,} items, {duplicates} duplicates")
-gdf["collection"].value_counts()
+parts = sorted(path.glob("*.parquet"))
+if parts:
+    gdf = stacfetch.read_geoparquet(path)
+    duplicates = gdf.duplicated(["collection", "id"]).sum()
+    print(f"{len(gdf):,} items, {duplicates} duplicates")
+    display(gdf["collection"].value_counts())
+else:
+    gdf = None
+    print("The search matched no items: the dataset has no part files to read.")
 
 # %% [markdown]
 # ## File mode
@@ -73,10 +80,17 @@ gdf["collection"].value_counts()
 # local files and live searches mix in one workflow.
 
 # %%
-from_files = stacfetch.Ingestor(source_file=str(path))
-again = from_files.ingest()
+if parts:
+    from_files = stacfetch.Ingestor(source_file=str(path))
+    again = from_files.ingest()
+else:
+    again = None
+    print("Nothing to read back in file mode: the run wrote no part files.")
 
 # %%
-fetched = set(zip(gdf["collection"], gdf["id"], strict=True))
-read = set(zip(again["collection"], again["id"], strict=True))
-print(f"{len(again):,} items read from {path}; the same items as fetched: {read == fetched}")
+if gdf is not None and again is not None:
+    fetched = set(zip(gdf["collection"], gdf["id"], strict=True))
+    read = set(zip(again["collection"], again["id"], strict=True))
+    print(f"{len(again):,} items read from {path}; the same items as fetched: {read == fetched}")
+else:
+    print("No items were fetched, so there is nothing to compare.")

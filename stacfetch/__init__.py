@@ -20,6 +20,7 @@ from ._failures import FailureCollector
 from ._geoparquet import read_geoparquet
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
+from ._summary import RunSummary
 from ._types import Chunk, Entry, Interval
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "NotAStacApiError",
     "RequestSplitter",
     "RetryConfig",
+    "RunSummary",
     "SourceError",
     "StacApiError",
     "StacfetchError",

@@ -47,7 +47,9 @@ from ._errors import FetchError, StacfetchError
 from ._events import (
     ChunkDone,
     ChunkFailed,
+    ChunkSpan,
     ChunkSplit,
+    ChunkStarted,
     EntryDone,
     EntryPlanned,
     EntryStarted,
@@ -358,7 +360,9 @@ class FetchEngine:
         entry = state.task.entry
         error: str | None = None
         try:
-            self.sink.emit(EntryPlanned(entry.key, len(state.chunks), state.total))
+            self.sink.emit(
+                EntryPlanned(entry.key, len(state.chunks), state.total, _axis_range(state))
+            )
             await out.put(PlanReady(entry, tuple(state.chunks)))
             queue: asyncio.Queue[Chunk] = asyncio.Queue()
             state.queue = queue
@@ -396,6 +400,10 @@ class FetchEngine:
         while True:
             chunk = await queue.get()
             state.busy += 1
+            span = ChunkSpan.of(chunk)
+            self.sink.emit(
+                ChunkStarted(state.task.entry.key, chunk.chunk_id, span.interval, span.bbox)
+            )
             try:
                 if not state.stop:
                     await self._run_chunk(state, chunk, out)
@@ -726,7 +734,8 @@ class FetchEngine:
             if self.local_splits:
                 state.queue.put_nowait(child)
         key = state.task.entry.key
-        self.sink.emit(ChunkSplit(key, chunk.chunk_id, len(children), split.axis))
+        spans = tuple(ChunkSpan.of(c) for c in children)
+        self.sink.emit(ChunkSplit(key, chunk.chunk_id, len(children), split.axis, spans))
         self.sink.emit(ChunkDone(key, chunk.chunk_id, 0))
         return children
 
@@ -792,6 +801,19 @@ class FetchEngine:
                 return
             failed = node.failed
             node = node.parent
+
+
+def _axis_range(state: _EntryState) -> str | None:
+    """The time range an entry's timeline spans: the search's, else the collection's extent."""
+    ends = [c.interval for c in state.chunks]
+    start = min((iv.start for iv in ends if iv.start), default=None)
+    end = max((iv.end for iv in ends if iv.end), default=None)
+    if state.info is not None:
+        start = start or state.info.extent_start
+        end = end or state.info.extent_end
+    if (start is None and end is None) or (start and end and start > end):
+        return None
+    return Interval(start, end).to_param()
 
 
 def _any_outside(chunk: Chunk, axis: str, features: list[Any]) -> bool:

@@ -21,6 +21,8 @@ from ._decoder import DecoderPool, default_decoders
 from ._errors import ConfigurationError, IncompleteIngestError
 from ._events import (
     ChunkDone,
+    ChunkSpan,
+    ChunksPlanned,
     EntryDone,
     EntryPlanned,
     EntryStarted,
@@ -40,6 +42,8 @@ from ._types import Chunk, Entry, Interval
 if TYPE_CHECKING:
     import geopandas as gpd
     import pyarrow as pa
+
+    from ._summary import RunSummary
 
 __all__ = ["Ingestor", "aingest", "ingest"]
 
@@ -243,6 +247,61 @@ class Ingestor:
         noun = "entry" if len(self.entries) == 1 else "entries"
         return f"<Ingestor {len(self.entries)} {noun}: {labels}>"
 
+    @property
+    def summary(self) -> RunSummary:
+        """What the runs so far did: items per entry, duplicates dropped, requests, retries,
+        failed chunks and time (text with ``print``, a table in Jupyter).
+
+        Example:
+            >>> ing = Ingestor("https://x/stac", collections=["c1"], progress=False)
+            >>> ing.summary.state
+            'not started'
+        """
+        from ._summary import RunSummary
+
+        return RunSummary.of(self.tracker, self.failures)
+
+    def _repr_html_(self) -> str:
+        """The Ingestor in Jupyter: its entries, filters, run state and counts."""
+        import html
+
+        from ._summary import RunSummary
+
+        summary = RunSummary.of(self.tracker, self.failures)
+        failed = {r.entry_key for r in self.failures}
+        cell = "padding:2px 8px;text-align:left"
+        rows = []
+        for e in self.entries:
+            tracked = self.tracker.entries.get(e.key)
+            where = e.source_file or e.catalog_url or ""
+            items = f"{tracked.items:,}" if tracked is not None else "–"
+            if tracked is None:
+                state = "not started"
+            elif tracked.finished is None:
+                state = "running"
+            elif tracked.error or e.key in failed:
+                state = "failed"
+            else:
+                state = "done"
+            cells = (e.label, where, items, state)
+            rows.append(
+                "<tr>"
+                + "".join(f"<td style='{cell}'>{html.escape(c)}</td>" for c in cells)
+                + "</tr>"
+            )
+        filters = self.config.filters.model_dump(mode="json", exclude_none=True)
+        shown = ", ".join(f"{k}={v!r}" for k, v in filters.items()) or "none"
+        head = "".join(f"<th style='{cell}'>{h}</th>" for h in ("entry", "from", "items", "state"))
+        noun = "entry" if len(self.entries) == 1 else "entries"
+        return (
+            f"<div class='stacfetch-ingestor'><div><b>Ingestor</b> · {len(self.entries)} "
+            f"{noun} · {html.escape(summary.state)} · {summary.items:,} items · "
+            f"{summary.failed_chunks:,} failed chunks</div>"
+            f"<div>filters: <code>{html.escape(shown)}</code></div>"
+            f"<table style='border-collapse:collapse;font-size:90%'><thead><tr>{head}</tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        )
+
     def _check_sources(self) -> None:
         sources = [e.source_file for e in self.entries if e.source_file]
         if sources:
@@ -297,6 +356,7 @@ class Ingestor:
             if decoder is not None:
                 await stack.enter_async_context(decoder)
             async for out in self._outputs_in(api, files, sink, decoder):
+                _announce(out, sink)
                 yield out
 
     async def _outputs_in(
@@ -358,7 +418,7 @@ class Ingestor:
                     seen.add(key)
                     new.append(item)
             total += len(new)
-            sink.emit(PageFetched(entry.key, "file", len(new), len(page) - len(new)))
+            sink.emit(PageFetched(entry.key, chunk.chunk_id, len(new), len(page) - len(new)))
             if new:
                 yield Page(entry, "file", new)
         sink.emit(ChunkDone(entry.key, chunk.chunk_id, total))
@@ -685,6 +745,16 @@ class Ingestor:
                 self.failures,
             )
         return manifest.path
+
+
+def _announce(out: Output, sink: EventSink) -> None:
+    """Tell the front ends where the chunks search (the timeline), from the engine's plan and
+    split outputs: ``ChunksPlanned`` is idempotent, so an engine that sends it too is fine."""
+    if isinstance(out, PlanReady):
+        sink.emit(ChunksPlanned(out.entry.key, tuple(ChunkSpan.of(c) for c in out.chunks)))
+    elif isinstance(out, ChunkEnd) and out.children:
+        spans = tuple(ChunkSpan.of(c) for c in out.children)
+        sink.emit(ChunksPlanned(out.entry.key, spans, parent_id=out.chunk.chunk_id))
 
 
 async def _merge(sources: list[AsyncIterator[Any]]) -> AsyncIterator[Any]:

@@ -22,7 +22,9 @@ DOM classes, for browser tests: the container ``stacfetch-progress`` (plus
 ``stacfetch-complete`` at the end), each entry row ``stacfetch-entry`` (plus
 ``stacfetch-running`` / ``stacfetch-done`` / ``stacfetch-failed`` /
 ``stacfetch-interrupted``), the bar ``stacfetch-bar`` (its description is the entry label),
-the text ``stacfetch-text``, the failure table ``stacfetch-failures``, the button
+the text ``stacfetch-text``, the chunk timeline ``stacfetch-timeline`` (its segments
+``rect.stacfetch-seg[data-state][data-interval]``, see :mod:`stacfetch._timeline`), the
+failure table ``stacfetch-failures``, the button
 ``stacfetch-retry``, its outcome ``stacfetch-retry-status``.
 """
 
@@ -47,6 +49,7 @@ from ._progress import (
     format_count,
     format_duration,
 )
+from ._timeline import timeline_html
 
 if TYPE_CHECKING:
     from ._failures import FailureCollector
@@ -99,7 +102,15 @@ def failure_table_html(records: Iterable[FailureRecord], *, max_rows: int = MAX_
             str(r.attempts),
             format_count(r.items_delivered),
         )
-        rows.append("<tr>" + "".join(f"<td style='{cell}'>{c}</td>" for c in cells) + "</tr>")
+        tds = [f"<td style='{cell}'>{c}</td>" for c in cells]
+        # what the timeline's red segments carry, for tests and for users' own tooling
+        tds[1] = (
+            f"<td style='{cell}' class='stacfetch-failure-interval' "
+            f"data-entry='{html.escape(r.entry_key, quote=True)}' "
+            f"data-chunk='{html.escape(r.chunk_id, quote=True)}' "
+            f"data-interval='{html.escape(r.interval or '', quote=True)}'>{cells[1]}</td>"
+        )
+        rows.append("<tr>" + "".join(tds) + "</tr>")
     more = len(records) - max_rows
     tail = (
         f"<div>… and {format_count(more)} more; <code>ing.failures.to_dataframe()</code> "
@@ -297,6 +308,17 @@ class FailureTableWidget:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def timeline_interval(chunks: int) -> float:
+    """Seconds between two timeline redraws of an entry with ``chunks`` chunks: like the bars
+    (0.1 s) up to 200 chunks, then proportionally longer (1 s for 2,000 chunks).
+
+    Example:
+        >>> timeline_interval(10), timeline_interval(2000)
+        (0.1, 1.0)
+    """
+    return DEFAULT_MIN_INTERVAL * max(1.0, chunks / 200)
+
+
 class _Row:
     """The widgets of one entry: a bar (described by the label) and a line of text."""
 
@@ -313,11 +335,24 @@ class _Row:
         self.bar.add_class("stacfetch-bar")
         self.text = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", margin="0 0 0 8px"))
         self.text.add_class("stacfetch-text")
-        self.box = widgets.HBox([self.bar, self.text])
+        self.timeline = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
+        self.timeline.add_class("stacfetch-timeline-box")
+        self.line = widgets.HBox([self.bar, self.text])
+        self.box = widgets.VBox([self.line, self.timeline])
         self.box.add_class("stacfetch-entry")
         self.status = ""
+        self._chunks_version = -1
+        self._timeline_due = float("-inf")
 
-    def draw(self, p: EntryProgress, *, interrupted: bool, label_width: str) -> None:
+    def draw(
+        self,
+        p: EntryProgress,
+        *,
+        interrupted: bool,
+        label_width: str,
+        now: float | None = None,
+        final: bool = False,
+    ) -> None:
         value, high, unit = bar_position(p)
         if high == 0:  # done, with no items: a full bar
             value = high = 1
@@ -337,6 +372,14 @@ class _Row:
             self.bar.style.description_width = label_width
             self.bar.tooltip = f"{p.entry_key} ({unit})"
         self.text.value = f"<span>{html.escape(text)}</span>"
+        now = time.monotonic() if now is None else now
+        final = final or interrupted or p.finished is not None
+        # the SVG only when a chunk changed, and less often for many chunks (its size grows
+        # with them: ~300 bytes a segment), always at the end
+        if p.chunks_version != self._chunks_version and (final or now >= self._timeline_due):
+            self._chunks_version = p.chunks_version
+            self._timeline_due = now + timeline_interval(len(p.chunks))
+            self.timeline.value = timeline_html(p)
         if status != self.status:
             for cls in _STATUS_CLASSES:
                 self.box.remove_class(cls)
@@ -422,7 +465,13 @@ class NotebookProgress(ThrottledRenderer):
         self._label_width = f"{min(longest, 40) + 2}ch"
         for p in entries:
             interrupted = self.closed and p.finished is None and not self.run_done
-            self.rows[p.entry_key].draw(p, interrupted=interrupted, label_width=self._label_width)
+            self.rows[p.entry_key].draw(
+                p,
+                interrupted=interrupted,
+                label_width=self._label_width,
+                now=self.clock(),
+                final=self.closed or self.run_done,
+            )
         self._draw_header(entries)
         table = self.failure_table
         table.running = not (self.run_done or self.closed)

@@ -18,6 +18,7 @@ from ._progress import (
     format_duration,
     format_rate,
 )
+from ._timeline import timeline_text
 
 if TYPE_CHECKING:
     from ._failures import FailureCollector
@@ -130,7 +131,8 @@ def format_summary(tracker: ProgressTracker, failures: FailureCollector | None =
 
     Per entry: items, duplicates dropped, chunks, retries, failed chunks, elapsed time,
     items per second and status. Failed chunks are listed from ``failures`` when given,
-    else from the failures the tracker saw.
+    else from the failures the tracker saw. Last, one timeline line per entry whose chunk
+    intervals are known (``#`` done, ``>`` running, ``.`` pending, ``x`` failed).
 
     Example:
         >>> from stacfetch._events import EntryStarted, EntryPlanned, PageFetched, ChunkDone
@@ -211,4 +213,6 @@ def format_summary(tracker: ProgressTracker, failures: FailureCollector | None =
             ],
             right=(),
         )
+    timelines = [(p.label, timeline_text(p)) for p in entries]
+    lines += [f"  {label} timeline: {line}" for label, line in timelines if line]
     return "\n".join(lines)

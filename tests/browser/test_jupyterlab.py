@@ -10,8 +10,17 @@ moving while the cells ran (live updates); in the failures notebook, that the fa
 (``.stacfetch-failures``) lists the injected 503s of March 2023. One more test clicks the
 "Retry failed" button of a failed run and waits for the retry to complete in the page.
 
+Every notebook runs on two catalogs, each a kernel whose ``kernel.json`` sets the search (and
+puts this checkout first on ``PYTHONPATH``; the last, appended cell proves it): ``thousands``
+(all 4,500 seeded items) and ``empty`` (a search that matches nothing). A run fails when ANY
+cell raised: the DOM's output areas are read for tracebacks, and the notebook is saved from the
+page and read back for ``error`` outputs. In the failures notebook, the timeline's red
+segments (``rect.stacfetch-seg[data-state=failed]``) must carry exactly the intervals of the
+failure table's cells (``.stacfetch-failure-interval[data-interval]``), entry by entry.
+
 Screenshots go to ``test-artifacts/``; with ``STACFETCH_UPDATE_DOCS_IMAGES=1`` the matrix run
-also replaces ``docs/images/notebook-widgets.png`` (the README picture).
+also replaces ``docs/images/notebook-widgets.png`` and the failures run
+``docs/images/notebook-timeline.png`` (the README pictures).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``, or ``$STACFETCH_CHROMIUM``) and the Python
 packages ``playwright``, ``jupyterlab`` and ``jupytext``. When one is missing the tests fail and
@@ -68,6 +77,16 @@ SETTINGS = {
     "STACFETCH_BBOX": "",
 }
 """The notebooks' settings besides ``STACFETCH_CATALOG_URL`` (as in test_notebooks.py)."""
+CATALOGS = {
+    # no datetime filter: all 4,500 seeded items
+    "thousands": {"STACFETCH_DATETIME": ""},
+    # years before the seeded collections begin: the search matches nothing
+    "empty": {"STACFETCH_DATETIME": "1990-01-01/1990-12-31"},
+}
+"""Each catalog is a kernel (its ``kernel.json`` sets the search); a notebook runs on each."""
+TIMELINE_IMAGE = REPO / "docs" / "images" / "notebook-timeline.png"
+WHERE = "import stacfetch as _sf\nprint(_sf.__file__)"
+"""Appended to every notebook: the kernel must import the checkout under test."""
 LAB_SETTINGS = {
     # every cell in the DOM, so that the whole notebook can be read
     "@jupyterlab/notebook-extension/tracker": '{"windowingMode": "none"}',
@@ -91,12 +110,22 @@ EXPECTED: dict[str, list[list[tuple[str, str]]]] = {
         [("stacfetch-items.parquet", "success")],  # file mode
     ],
 }
+EXPECTED_EMPTY: dict[str, list[list[tuple[str, str]]]] = {
+    **EXPECTED,
+    # nothing written: no file mode run
+    "04-files-and-geoparquet": [[("sf-a", "success"), ("sf-b", "success")]],
+}
+RUNS = [
+    ("thousands", name) for name in sorted(EXPECTED)
+] + [  # 03 runs its own demo server, whatever the catalog
+    ("empty", name) for name in sorted(EXPECTED) if name != "03-failures-and-retry"
+]
 
 KERNEL_STATUS = """(name) => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
   .filter(e => e.title === `Change kernel for ${name}`).map(e => e.textContent.trim())[0] ?? ''"""
 """The status bar's kernel item for notebook ``name``, e.g. "Python 3 (ipykernel) | Idle"."""
 
-READ_PAGE = """() => {
+READ_PAGE = r"""() => {
   const all = (sel, root = document) => [...root.querySelectorAll(sel)];
   const panels = all('.jp-NotebookPanel');
   if (panels.length !== 1) return {panels: panels.length};
@@ -117,12 +146,20 @@ READ_PAGE = """() => {
         width: e.querySelector('.stacfetch-bar .progress-bar')?.style.width ?? '',
         bar: [...(e.querySelector('.stacfetch-bar .progress-bar')?.classList ?? [])],
         text: e.querySelector('.stacfetch-text')?.textContent ?? '',
+        segments: all('.stacfetch-timeline rect.stacfetch-seg', e).map(r => ({
+          state: r.dataset.state, interval: r.dataset.interval,
+          title: r.querySelector('title')?.textContent ?? '',
+          width: r.getBoundingClientRect().width,
+        })),
       })),
       failures: all('.stacfetch-failure-viewer', box).filter(e => own(e, box)).map(v => ({
         shown: shown(v),
         table: v.querySelector('.stacfetch-failures')?.textContent ?? '',
         retry: !v.querySelector('.stacfetch-retry')?.disabled,
         status: v.querySelector('.stacfetch-retry-status')?.textContent ?? '',
+        intervals: all('.stacfetch-failure-interval', v).map(td => ({
+          entry: td.dataset.entry, interval: td.dataset.interval,
+        })),
       })),
     })),
     viewers: all('.stacfetch-failure-viewer', nb).filter(v => !v.closest('.stacfetch-progress'))
@@ -131,6 +168,10 @@ READ_PAGE = """() => {
         retry: !!v.querySelector('.stacfetch-retry'),
       })),
     outputs: all('.jp-OutputArea-output', nb).map(e => e.textContent),
+    // an error output renders as stderr text holding the traceback (JupyterLab's rendermime)
+    errors: all('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]', nb)
+      .map(e => e.textContent)
+      .filter(t => /Traceback \(most recent call last\)|^\s*Cell In\[\d+\]/m.test(t)),
   };
 }"""
 
@@ -172,20 +213,58 @@ def free_port() -> int:
         return port
 
 
+def notebook_name(notebook: str, catalog: str) -> str:
+    """The copy of ``notebook`` that runs on ``catalog`` (``01-quickstart-empty``)."""
+    return f"{notebook}-{catalog}"
+
+
 def write_notebooks(root: Path) -> list[str]:
-    """Convert the jupytext sources into ``root`` as clean ``.ipynb``; their names."""
+    """Convert the jupytext sources into ``root`` as clean ``.ipynb``, one copy per catalog
+    (its kernel chosen in the metadata), each ending with a cell printing where stacfetch was
+    imported from; their names."""
     try:
         import jupytext
         import nbformat
+        from nbformat.v4 import new_code_cell
     except ImportError as exc:
         pytest.fail(f"browser tests need jupytext ({exc}); {INSTALL_HINT}", pytrace=False)
     names = []
     for source in sorted(NOTEBOOKS.glob("*.py")):
-        nb = jupytext.read(source)
-        nb.metadata.pop("jupytext", None)
-        nbformat.write(nb, root / f"{source.stem}.ipynb")
-        names.append(source.stem)
+        for catalog in CATALOGS:
+            nb = jupytext.read(source)
+            nb.metadata.pop("jupytext", None)
+            nb.metadata["kernelspec"] = {
+                "name": f"stacfetch-{catalog}",
+                "display_name": f"stacfetch {catalog}",
+                "language": "python",
+            }
+            nb.cells.append(new_code_cell(WHERE))
+            name = notebook_name(source.stem, catalog)
+            nbformat.write(nb, root / f"{name}.ipynb")
+            names.append(name)
     return names
+
+
+def write_kernels(data: Path, stac_url: str) -> None:
+    """One kernel per catalog: this Python, this checkout first on the path, its search."""
+    import json
+
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    for catalog, settings in CATALOGS.items():
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"stacfetch {catalog}",
+            "language": "python",
+            "env": {
+                "STACFETCH_CATALOG_URL": stac_url,
+                **SETTINGS,
+                **settings,
+                "PYTHONPATH": path,
+            },
+        }
+        folder = data / "kernels" / f"stacfetch-{catalog}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "kernel.json").write_text(json.dumps(spec))
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +276,7 @@ def lab(stac_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
     root = base / "notebooks"
     root.mkdir()
     write_notebooks(root)
+    write_kernels(base / "data", stac_url)
     settings = base / "settings"
     for name, text in LAB_SETTINGS.items():
         target = settings / f"{name}.jupyterlab-settings"
@@ -209,6 +289,10 @@ def lab(stac_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
         "JUPYTER_CONFIG_DIR": str(base / "config"),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "IPYTHONDIR": str(base / "ipython"),
+        "JUPYTER_DATA_DIR": str(base / "data"),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+        ),
     }
     token = secrets.token_hex(16)
     port = free_port()
@@ -310,6 +394,30 @@ class Run:
     seconds: float
 
 
+def saved_errors(page: Any, lab: Lab, filename: str, cells: int) -> list[str]:
+    """Save the notebook from the page and read it back: the error outputs of every cell
+    (``ename: evalue``), whatever the DOM shows. Fails if the save never lands."""
+    deadline = time.monotonic() + 30
+    attempt = 0
+    while time.monotonic() < deadline:
+        if attempt % 20 == 0:  # (again) every 2 s until the executed notebook is on disk
+            page.locator(".jp-NotebookPanel .jp-Notebook").first.click(position={"x": 5, "y": 5})
+            page.keyboard.press("Escape")
+            page.keyboard.press("Control+s")
+        attempt += 1
+        saved = lab.api("GET", f"contents/{filename}?content=1").json()["content"]
+        code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+        if len(code) == cells and all(c.get("execution_count") for c in code):
+            return [
+                f"{o.get('ename')}: {o.get('evalue')}"
+                for c in code
+                for o in c.get("outputs", ())
+                if o.get("output_type") == "error"
+            ]
+        time.sleep(0.1)
+    pytest.fail(f"{filename}: the executed notebook was never saved", pytrace=False)
+
+
 def run_all(page: Any, lab: Lab, notebook: str) -> Run:
     """Open ``notebook``, Run > Run All Cells, wait for the end; fail on a hang or an error."""
     import nbformat
@@ -346,7 +454,11 @@ def run_all(page: Any, lab: Lab, notebook: str) -> Run:
         finished = all(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
         idle = kernel.endswith("| Idle")
         if len(prompts) == cells and finished and idle:
-            return Run(state, seen, time.monotonic() - started)
+            run = Run(state, seen, time.monotonic() - started)
+            assert not state["errors"], f"{notebook}: a cell raised:\n" + "\n".join(state["errors"])
+            errors = saved_errors(page, lab, filename, cells)
+            assert not errors, f"{notebook}: a cell raised: {errors}"
+            return run
         # Run All stops at a cell that raised: the kernel idles, later cells stay unrun
         if idle and "[*]:" not in prompts:
             stopped_since = stopped_since or time.monotonic()
@@ -393,15 +505,62 @@ def moved(run: Run, box: int) -> bool:
 
 
 # -- the tests ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("notebook", sorted(EXPECTED))
-def test_run_all(page: Any, lab: Lab, notebook: str) -> None:
-    run = run_all(page, lab, notebook)
-    print(f"{notebook}: Run All finished in {run.seconds:.1f} s")
+def assert_where(run: Run) -> None:
+    """The kernel imported stacfetch from this checkout (the notebook's last output)."""
+    assert run.final["outputs"][-1].strip() == str(REPO / "stacfetch" / "__init__.py"), run.final[
+        "outputs"
+    ][-1]
+
+
+def assert_red_where_failed(box: dict[str, Any]) -> set[str]:
+    """Per entry, the timeline's red segments are exactly the failure table's intervals."""
+    (viewer,) = box["failures"]
+    red_everywhere: set[str] = set()
+    for entry in box["entries"]:
+        listed = {
+            f["interval"] for f in viewer["intervals"] if f["entry"].endswith("#" + entry["label"])
+        }
+        red = [seg for seg in entry["segments"] if seg["state"] == "failed"]
+        assert listed, (entry["label"], viewer["intervals"])
+        assert {seg["interval"] for seg in red} == listed, (entry["label"], red, listed)
+        assert len(red) == len(listed), red  # one red segment per failed chunk
+        for seg in red:
+            assert seg["width"] > 0, seg  # drawn, not just in the markup
+            assert seg["interval"] in seg["title"], seg  # the hover text says where
+            assert "failed" in seg["title"], seg
+        # the rest of the year arrived: green segments around the red ones
+        assert any(seg["state"] == "done" for seg in entry["segments"]), entry["segments"]
+        red_everywhere |= listed
+    return red_everywhere
+
+
+@pytest.mark.parametrize(("catalog", "notebook"), RUNS)
+def test_run_all(page: Any, lab: Lab, catalog: str, notebook: str) -> None:
+    """Run All on one catalog: no cell raised (DOM and saved notebook), bars full, and what
+    each notebook must show (in 03: red timeline segments exactly at the failed chunks)."""
+    name = notebook_name(notebook, catalog)
+    run = run_all(page, lab, name)
+    print(f"{name}: Run All finished in {run.seconds:.1f} s")
     final = run.final
-    assert_progress(run, EXPECTED[notebook])
+    assert_where(run)
+    assert_progress(run, (EXPECTED if catalog == "thousands" else EXPECTED_EMPTY)[notebook])
 
     page.locator(".stacfetch-progress").first.scroll_into_view_if_needed()
-    shot(page, notebook)
+    shot(page, name)
+
+    if catalog == "empty":
+        text = "\n".join(final["outputs"])
+        assert "matched no items" in text, text
+        assert not final["stderr"], final["stderr"]
+        return
+    if notebook != "03-failures-and-retry":  # a timeline under every bar, all green at the end
+        for box in final["progress"]:
+            for entry in box["entries"]:
+                states = {seg["state"] for seg in entry["segments"]}
+                if entry["label"].endswith(".parquet"):  # file mode: no interval to draw
+                    assert states == set(), entry
+                    continue
+                assert states in ({"done"}, {"done", "split"}), entry
 
     if notebook == "02-matrix":
         # live: the bars moved while ingest() (worker thread) and aingest() (kernel loop) ran
@@ -421,6 +580,21 @@ def test_run_all(page: Any, lab: Lab, notebook: str) -> None:
         assert viewer["shown"], viewer
         for text in ("503", "2023-03", *DEMO):
             assert text in viewer["table"], viewer
+        # the timeline: red exactly where the failed chunks are, and they touch March 2023
+        red = assert_red_where_failed(first)
+        assert all("2023-0" in interval for interval in red), red
+        # after the retry: its own timeline, every chunk green
+        for entry in retried["entries"]:
+            assert {seg["state"] for seg in entry["segments"]} == {"done"}, entry
+        cell = page.locator(".jp-CodeCell", has=page.locator(".stacfetch-progress")).first
+        cell.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        cell.locator(".stacfetch-progress").first.screenshot(
+            path=str(ARTIFACTS / "notebook-timeline.png")
+        )
+        if os.environ.get("STACFETCH_UPDATE_DOCS_IMAGES") == "1":
+            TIMELINE_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ARTIFACTS / "notebook-timeline.png", TIMELINE_IMAGE)
         # ing.failure_table(): the same chunks, with a Retry button
         (table,) = final["viewers"]
         assert table["retry"], table
@@ -428,7 +602,7 @@ def test_run_all(page: Any, lab: Lab, notebook: str) -> None:
             assert text in table["table"], table
         # after heal + retry_failed(): nothing failed, nothing left
         assert all(not v["shown"] for v in retried["failures"]), retried
-        assert "no failed chunks" in final["outputs"][-1], final["outputs"][-1]
+        assert "no failed chunks" in final["outputs"][-2], final["outputs"][-2]
     else:
         assert not final["stderr"], final["stderr"]
         for box in final["progress"]:
@@ -481,3 +655,16 @@ def test_retry_button(page: Any, lab: Lab) -> None:
         (DEMO[1], "progress-bar-success"),
     ], inner
     assert all(percent(e["width"]) == 100.0 for e in inner["entries"]), inner
+
+
+def test_a_cell_that_raises_fails_the_run(page: Any, lab: Lab) -> None:
+    """The check itself: a raising LAST cell (Run All has nothing left to stop) is caught."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("{}['id']")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, lab.root / "raises.ipynb")
+    with pytest.raises(AssertionError, match="a cell raised") as caught:
+        run_all(page, lab, "raises")
+    assert "KeyError" in str(caught.value), caught.value

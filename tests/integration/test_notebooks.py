@@ -9,6 +9,7 @@ progress bar (its model's ``value`` reached ``max``, green, or red where a chunk
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT = 120
 """Seconds any one cell may take."""
 COLLECTIONS = ("sf-a", "sf-b")
@@ -28,6 +30,16 @@ SETTINGS = {
 }
 """The environment the notebooks read, besides ``STACFETCH_CATALOG_URL`` (a few seconds of
 items of both seeded collections, no bbox: the seeded footprints cover the whole globe)."""
+CATALOGS = {
+    "some": {},
+    # no datetime filter: all 4,500 seeded items
+    "thousands": {"STACFETCH_DATETIME": ""},
+    # years before the seeded collections begin: the search matches nothing
+    "empty": {"STACFETCH_DATETIME": "1990-01-01/1990-12-31"},
+}
+"""The catalogs' searches every env-driven notebook must run through without an error."""
+WHERE = "import stacfetch as _sf\nprint(_sf.__file__)"
+"""Appended to every notebook: the kernel must import the checkout under test."""
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -52,16 +64,21 @@ def test_every_notebook_is_listed() -> None:
 
 @pytest.fixture
 def run_notebook(stac_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``run(name) -> executed notebook``, with the kernel's working directory in ``tmp_path``."""
+    """``run(name, catalog="some") -> executed notebook``, with the kernel's working directory
+    in ``tmp_path`` and the search of ``CATALOGS[catalog]``; fails when any cell raised."""
     import nbclient
     from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell
 
     monkeypatch.setenv("STACFETCH_CATALOG_URL", stac_url)
-    for name, value in SETTINGS.items():
-        monkeypatch.setenv(name, value)
+    path = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), path) if p))
 
-    def run(name: str) -> Any:
+    def run(name: str, catalog: str = "some") -> Any:
+        for key, value in {**SETTINGS, **CATALOGS[catalog]}.items():
+            monkeypatch.setenv(key, value)
         nb = load_notebook(NOTEBOOKS / f"{name}.py")
+        nb.cells.append(new_code_cell(WHERE))
         client = nbclient.NotebookClient(
             nb,
             timeout=CELL_TIMEOUT,
@@ -71,7 +88,16 @@ def run_notebook(stac_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         try:
             client.execute()
         except CellExecutionError as exc:
-            pytest.fail(f"{name}: a cell raised\n{exc}", pytrace=False)
+            pytest.fail(f"{name} ({catalog}): a cell raised\n{exc}", pytrace=False)
+        errors = [
+            (cell.source, output.get("ename"))
+            for cell in code_cells(nb)
+            for output in cell.outputs
+            if output.output_type == "error"
+        ]
+        assert not errors, errors
+        where = nb.cells.pop()
+        assert text_of(where).strip() == str(REPO / "stacfetch" / "__init__.py"), text_of(where)
         return nb
 
     return run
@@ -156,7 +182,9 @@ def test_matrix(run_notebook: Any) -> None:
     assert_bars(nb, cell_with(nb, "await ing2.aingest()"), list(COLLECTIONS))
     frames = cell_with(nb, "ing.frames").outputs[0]["data"]["text/plain"]
     assert re.fullmatch(r"\{'sf-a': \d+, 'sf-b': \d+\}", frames), frames
-    assert "the same set as the first run: True" in text_of(cell_with(nb, "first = set"))
+    assert "the same set as the first run: True" in text_of(cell_with(nb, "first, second"))
+    summary = html_of(cell_with(nb, "ing2.summary"))
+    assert "stacfetch-summary" in summary, summary
 
 
 def test_failures_and_retry(run_notebook: Any) -> None:
@@ -210,3 +238,35 @@ def test_files_and_geoparquet(run_notebook: Any) -> None:
     assert re.fullmatch(r"[\d,]+ items, 0 duplicates\n", text_of(cell_with(nb, "duplicates =")))
     assert_bars(nb, cell_with(nb, "from_files.ingest()"), ["stacfetch-items.parquet"])
     assert "the same items as fetched: True" in text_of(cell_with(nb, "fetched = set"))
+
+
+# -- the catalogs: thousands of items, and none -------------------------------------------------
+ENV_NOTEBOOKS = ("01-quickstart", "02-matrix", "04-files-and-geoparquet")
+"""The notebooks whose search comes from the environment (03 runs its own demo server)."""
+
+
+def printed(nb: Any) -> str:
+    return "".join(text_of(cell) for cell in code_cells(nb))
+
+
+@pytest.mark.parametrize("name", ENV_NOTEBOOKS)
+def test_thousands_of_items(run_notebook: Any, name: str) -> None:
+    nb = run_notebook(name, "thousands")
+    assert_clean(nb)
+    counts = [int(n.replace(",", "")) for n in re.findall(r"^([\d,]+) items", printed(nb), re.M)]
+    assert counts, printed(nb)
+    assert min(counts) >= 1000, counts
+    assert "matched no items" not in printed(nb)
+
+
+@pytest.mark.parametrize("name", ENV_NOTEBOOKS)
+def test_a_search_that_matches_nothing(run_notebook: Any, name: str) -> None:
+    nb = run_notebook(name, "empty")
+    assert_clean(nb)
+    text = printed(nb)
+    assert "matched no items" in text, text
+    assert all(n == "0" for n in re.findall(r"^([\d,]+) items", text, re.M)), text
+    for cell in code_cells(nb):
+        for b in bars(nb, cell):  # a run over nothing still ends green and full
+            assert b["bar_style"] == "success", b
+            assert b["value"] == b["max"], b
