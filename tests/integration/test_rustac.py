@@ -1,0 +1,131 @@
+"""Exactly once against a real server that is not pgstac: ``rustac serve`` (memory backend).
+
+rustac returns items in the order they were loaded; here they are loaded in id order (ids that
+embed dates, like ``S2A_MSIL2A_2017...``), so a page looks sorted by datetime without being
+so. Three collections: items spread over a year with annual range items among them, a DEM-like
+collection on one timestamp, and annual composites. The result must equal what a plain
+sequential client gets from the same server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+import stacfetch
+from stacfetch._events import ChunkSplit, Event
+from tests.support.shapes import make_shape
+
+pytestmark = pytest.mark.integration
+
+N = 1500
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _collections() -> dict[str, list[dict[str, Any]]]:
+    mixed = make_shape("uniform", N - 150, "mixed") + make_shape("annual", 150, "mixed", 1)
+    out = {"mixed": mixed, "dem": make_shape("one-timestamp", N, "dem")}
+    out["annual"] = make_shape("annual", N, "annual")
+    for name, items in out.items():
+        for i, item in enumerate(sorted(items, key=lambda it: str(it["properties"]))):
+            item["id"] = f"{name.upper()}_{i:06d}"  # id order follows the datetime
+        items.sort(key=lambda it: it["id"])  # loaded in id order
+    return out
+
+
+@pytest.fixture(scope="module")
+def rustac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
+    exe = shutil.which("rustac")
+    assert exe is not None, "the rustac command (pip install rustac) is part of the test extras"
+    data = _collections()
+    path = Path(tmp_path_factory.mktemp("rustac")) / "items.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(it) + b"\n" for its in data.values() for it in its))
+    port = _port()
+    log = path.with_suffix(".log").open("wb")
+    cmd = [exe, "serve", "--create-collections", "--addr", f"127.0.0.1:{port}", str(path)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "rustac serve exited"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/", timeout=5).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "rustac serve did not start"
+            time.sleep(0.2)
+        yield url, data
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def plain(url: str, collection: str) -> list[str]:
+    """A plain sequential client: the user's search, every ``next`` link, POST."""
+    ids: list[str] = []
+    request: dict[str, Any] | None = {
+        "method": "POST",
+        "href": f"{url}/search",
+        "body": {"collections": [collection], "limit": 500},
+    }
+    with httpx.Client(timeout=60) as client:
+        while request is not None:
+            if request.get("method", "GET") == "POST":
+                page = client.post(request["href"], json=request["body"]).json()
+            else:
+                page = client.get(request["href"]).json()
+            ids += [f["id"] for f in page["features"]]
+            request = next((ln for ln in page.get("links", []) if ln["rel"] == "next"), None)
+    return ids
+
+
+class Splits:
+    def __init__(self) -> None:
+        self.axes: list[str] = []
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, ChunkSplit):
+            self.axes.append(event.axis)
+
+
+@pytest.mark.parametrize("collection", ["mixed", "dem", "annual"])
+@pytest.mark.parametrize("limit", [50, 200])
+def test_rustac_in_id_order_is_exact(
+    rustac_server: tuple[str, dict[str, Any]], collection: str, limit: int
+) -> None:
+    url, data = rustac_server
+    reference = plain(url, collection)
+    assert sorted(reference) == sorted(it["id"] for it in data[collection])
+    splits = Splits()
+    ing = stacfetch.Ingestor(
+        url, collections=[collection], concurrency=8, limit=limit, progress=splits, decoders=0
+    )
+    gdf = ing.ingest()
+    ids = list(gdf["id"])
+    assert not ing.failures
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(reference)
+    assert splits.axes, "the search was not split: the test proves nothing"
+    if collection == "dem":
+        assert set(splits.axes) == {"space"}
