@@ -46,7 +46,11 @@ __all__ = ["Ingestor", "aingest", "ingest"]
 logger = logging.getLogger("stacfetch")
 
 FLUSH_ROWS = 20_000
-"""Items per GeoParquet part in ``to_parquet`` (per entry)."""
+"""Items per GeoParquet part in ``to_parquet`` (per entry), at most."""
+
+FLUSH_SECONDS = 5.0
+"""``to_parquet`` writes what it holds (and the manifest) at least this often, whatever the
+run's size and speed: a killed run loses at most these seconds of fetched work."""
 
 CONVERT_BATCH = 2000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
@@ -243,6 +247,13 @@ class Ingestor:
         noun = "entry" if len(self.entries) == 1 else "entries"
         return f"<Ingestor {len(self.entries)} {noun}: {labels}>"
 
+    def _new_run(self) -> None:
+        """Start a run of its own: ``ingest()``, ``stream()`` and ``to_parquet()`` each fetch the
+        whole search again (``retry_failed()`` is the one call that continues the last run)."""
+        self._seen = {e.key: set() for e in self.entries}
+        self._tables = {e.key: [] for e in self.entries}
+        self.failures.clear()
+
     def _check_sources(self) -> None:
         sources = [e.source_file for e in self.entries if e.source_file]
         if sources:
@@ -385,6 +396,7 @@ class Ingestor:
         """
         renderer = self._make_renderer()
         sink = self._sink(renderer)
+        self._new_run()
         try:
             async for out in self._outputs(self._tasks(), sink):
                 if isinstance(out, Page):
@@ -472,6 +484,7 @@ class Ingestor:
         return await self._aingest(self._make_renderer())
 
     async def _aingest(self, renderer: Any) -> gpd.GeoDataFrame:
+        self._new_run()
         await self._collect(self._tasks(), renderer)
         return self._result()
 
@@ -597,13 +610,16 @@ class Ingestor:
             raise ConfigurationError(
                 f"rows_per_part: must be an integer >= 1, got {rows_per_part!r}"
             )
+        import time
+
         import pyarrow.parquet as pq
 
-        from ._geoparquet import write_geoparquet
+        from ._geoparquet import unify_parts, write_part
         from ._resume import Manifest
         from ._tables import concat_tables, items_to_arrow
 
         manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
+        self._new_run()
         index = {e.key: i for i, e in enumerate(self.entries)}
         for i, files in manifest.parts().items():
             if i < len(self.entries):
@@ -624,11 +640,13 @@ class Ingestor:
         Rows = tuple[list[dict[str, Any]], list["pa.Table"]]
         Job = tuple[int, Rows, list[tuple[Chunk, tuple[Chunk, ...]]]]
         jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2)
+        written: list[pa.Schema] = []  # the schema of the last part: the next conforms to it
 
         def write(i: int, rows: Rows) -> None:
             items, tables = rows
             table = concat_tables([*tables, *([items_to_arrow(items)] if items else [])])
-            write_geoparquet(table, manifest.path / f"{manifest.next_part_name(i)}.parquet")
+            name = manifest.path / f"{manifest.next_part_name(i)}.parquet"
+            written[:] = [write_part(table, name, written[0] if written else None)]
 
         async def writer() -> None:
             while (job := await jobs.get()) is not None:
@@ -641,6 +659,7 @@ class Ingestor:
         buffers: dict[int, Rows] = {}
         ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
         writing = asyncio.ensure_future(writer())
+        last_flush = time.monotonic()
         try:
             async for out in self._outputs(tasks, sink, arrow=True):
                 if writing.done():
@@ -663,6 +682,11 @@ class Ingestor:
                         items.extend(out.items)
                     if len(items) + sum(t.num_rows for t in tables) >= rows_per_part:
                         await jobs.put((i, buffers.pop(i), ends.pop(i, [])))
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    # on time as well as on size: a kill loses at most FLUSH_SECONDS of work
+                    for j in sorted(set(buffers) | set(ends)):
+                        await jobs.put((j, buffers.pop(j, ([], [])), ends.pop(j, [])))
+                    last_flush = time.monotonic()
             for i in sorted(set(buffers) | set(ends)):
                 await jobs.put((i, buffers.pop(i, ([], [])), ends.pop(i, [])))
             await jobs.put(None)
@@ -677,6 +701,8 @@ class Ingestor:
             # a local run never writes an item twice, but an interrupted Dask run may have
             # left copies that its final pass did not get to remove
             await asyncio.to_thread(deduplicate_parts, manifest.path)
+        # one schema for every part: every reader reads the directory whole (0005)
+        await asyncio.to_thread(unify_parts, manifest.path, f"{manifest.next_part_name(0)}.parquet")
         manifest.set_complete(not pending and not self.failures)
         if self.strict and self.failures:
             raise IncompleteIngestError(
