@@ -37,6 +37,7 @@ __all__ = [
     "parquet_files",
     "read_arrow",
     "read_geoparquet",
+    "read_items",
     "unify_parts",
     "write_geoparquet",
     "write_part",
@@ -65,9 +66,10 @@ def _geoparquet_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     }
     if "bbox" in schema.names and pa.types.is_struct(schema.field("bbox").type):
         column["covering"] = {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}}
+    # ``proj:geometry`` (WKB) is not declared a geometry column: rustac then turns a null into
+    # an empty polygon, or panics on a part where it is all null (every part of a dataset
+    # where some collection lacks it); undeclared, rustac and stac-geoparquet still decode it
     columns: dict[str, Any] = {"geometry": column}
-    if "proj:geometry" in schema.names and pa.types.is_binary(schema.field("proj:geometry").type):
-        columns["proj:geometry"] = {"encoding": "WKB", "geometry_types": [], "crs": None}
     geo = {"version": GEOPARQUET_VERSION, "columns": columns, "primary_column": "geometry"}
     return {
         b"geo": json.dumps(geo).encode(),
@@ -394,6 +396,38 @@ def read_arrow(path: str | os.PathLike[str]) -> pa.Table:
     if len(tables) == 1:
         return tables[0]
     return concat_tables(tables)
+
+
+def read_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The STAC items of a GeoParquet file or of a ``to_parquet`` directory, as dicts.
+
+    The way back of :meth:`stacfetch.Ingestor.to_parquet`: every item as the API sent it, key
+    by key, up to the layout's normalisations: timestamps come back as RFC 3339 UTC
+    (``2024-01-01T00:00:00Z``, microseconds only when not zero), a ``null`` value and a
+    missing key are the same (nulls come back absent, except ``geometry`` and
+    ``properties.datetime``), and ``assets`` is ``{}`` when an item had none. Reads any
+    stac-geoparquet file too (stac-geoparquet's or rustac's).
+
+    Example:
+        >>> import tempfile
+        >>> from stacfetch._arrow import items_to_arrow
+        >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "a", "collection": "c",
+        ...         "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+        ...         "bbox": [1.0, 2.0, 1.0, 2.0], "links": [], "assets": {},
+        ...         "properties": {"datetime": "2024-01-01T00:00:00+00:00", "proj:epsg": 32660}}
+        >>> path = write_geoparquet(items_to_arrow([item]), Path(tempfile.mkdtemp()) / "a.parquet")
+        >>> back = read_items(path)[0]
+        >>> back["properties"], back["bbox"]
+        ({'datetime': '2024-01-01T00:00:00Z', 'proj:epsg': 32660}, [1.0, 2.0, 1.0, 2.0])
+    """
+    from ._sources import table_to_items
+
+    items: list[dict[str, Any]] = []
+    for file in parquet_files(Path(path)):
+        with pq.ParquetFile(file) as source:
+            for batch in source.iter_batches(batch_size=10_000):
+                items.extend(table_to_items(batch))
+    return items
 
 
 def read_geoparquet(path: str | os.PathLike[str]) -> geopandas.GeoDataFrame:
