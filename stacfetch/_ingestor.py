@@ -48,9 +48,14 @@ logger = logging.getLogger("stacfetch")
 FLUSH_ROWS = 20_000
 """Items per GeoParquet part in ``to_parquet`` (per entry), at most."""
 
-FLUSH_SECONDS = 5.0
+FLUSH_SECONDS = 2.0
 """``to_parquet`` writes what it holds (and the manifest) at least this often, whatever the
 run's size and speed: a killed run loses at most these seconds of fetched work."""
+
+RESUME_CHUNK_PAGES = 3
+"""``to_parquet`` without a configured ``chunk_size``: chunks of about this many pages, so that
+chunks end (and are recorded done in the manifest) every few seconds: a resumed run re-fetches
+only the chunks that were in flight (a chunk is the unit of resume)."""
 
 CONVERT_BATCH = 2000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
@@ -295,7 +300,11 @@ class Ingestor:
 
     # -- the raw stream ----------------------------------------------------------------------
     async def _outputs(
-        self, tasks: list[EntryTask], sink: EventSink, arrow: bool = False
+        self,
+        tasks: list[EntryTask],
+        sink: EventSink,
+        arrow: bool = False,
+        chunk_size: int | None = None,
     ) -> AsyncIterator[Output]:
         """Pages and chunk ends of every entry; ``arrow``: pages carry Arrow tables when
         decoder processes are on (see :mod:`stacfetch._decoder`)."""
@@ -307,7 +316,7 @@ class Ingestor:
             stack.enter_context(gc_relaxed())
             if decoder is not None:
                 await stack.enter_async_context(decoder)
-            async for out in self._outputs_in(api, files, sink, decoder):
+            async for out in self._outputs_in(api, files, sink, decoder, chunk_size):
                 yield out
 
     async def _outputs_in(
@@ -316,6 +325,7 @@ class Ingestor:
         files: list[EntryTask],
         sink: EventSink,
         decoder: DecoderPool | None,
+        chunk_size: int | None = None,
     ) -> AsyncIterator[Output]:
         cfg = self.config
         origins = {origin_of(e.catalog_url) for e in self.entries if e.catalog_url}
@@ -332,7 +342,7 @@ class Ingestor:
                 failures=self.failures,
                 workers=cfg.concurrency.workers,
                 limit=cfg.limit,
-                chunk_size=cfg.concurrency.chunk_size,
+                chunk_size=chunk_size or cfg.concurrency.chunk_size,
                 modifier=self.modifier,
                 max_items=cfg.max_items,
                 headers=self.headers,
@@ -660,8 +670,9 @@ class Ingestor:
         ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
         writing = asyncio.ensure_future(writer())
         last_flush = time.monotonic()
+        chunk_size = self.config.concurrency.chunk_size or self.config.limit * RESUME_CHUNK_PAGES
         try:
-            async for out in self._outputs(tasks, sink, arrow=True):
+            async for out in self._outputs(tasks, sink, arrow=True, chunk_size=chunk_size):
                 if writing.done():
                     writing.result()  # surface a write error now
                 i = index[out.entry.key]
