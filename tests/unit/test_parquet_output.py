@@ -387,3 +387,22 @@ def test_each_call_of_an_ingestor_is_a_run_of_its_own(tmp_path: Path) -> None:
     assert len(ing.ingest()) == len(items)
     other = ing.to_parquet(tmp_path / "other")
     assert len(read_geoparquet(other)) == len(items)
+
+
+def test_a_null_column_in_one_part_and_ints_in_another(tmp_path: Path) -> None:
+    """The "Unsupported cast from int64 to null" of parts whose first one had only nulls."""
+    geopandas = pytest.importorskip("geopandas")
+    first = _item("a", properties={"datetime": "2024-01-01T00:00:00Z", "sat:orbit": None})
+    second = _item("b", properties={"datetime": "2024-01-02T00:00:00Z", "sat:orbit": 12345})
+    source = tmp_path / "items.ndjson"
+    source.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    ing = Ingestor(source_file=str(source), limit=1, progress=False)
+    out = ing.to_parquet(tmp_path / "out", rows_per_part=1)
+    assert len(parts(out)) == 2
+    for file in parts(out):
+        assert pq.read_schema(file).field("sat:orbit").type == pa.int64()
+    assert pq.read_table(out).column("sat:orbit").to_pylist() == [None, 12345]
+    assert ds.dataset(out, format="parquet").to_table().num_rows == 2
+    frame = geopandas.read_parquet(out).sort_values("id")
+    assert frame["sat:orbit"].isna().tolist() == [True, False]
+    assert [i["properties"].get("sat:orbit") for i in read_items(out)] == [None, 12345]
