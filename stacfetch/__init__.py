@@ -17,7 +17,7 @@ from ._errors import (
 )
 from ._events import FailureRecord
 from ._failures import FailureCollector
-from ._geoparquet import read_geoparquet
+from ._geoparquet import read_geoparquet, read_items
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
 from ._summary import RunSummary
@@ -55,5 +55,6 @@ __all__ = [
     "parse_datetime",
     "read_dask_geodataframe",
     "read_geoparquet",
+    "read_items",
     "temporal_split_search",
 ]

@@ -353,7 +353,12 @@ def to_timestamps(array: pa.Array) -> pa.Array:
 
 
 def _bbox_column(values: list[Any]) -> tuple[pa.Array, dict[bytes, bytes] | None]:
-    """bbox lists -> struct of 4 (or 6) doubles; anything else is kept by :func:`_column`."""
+    """bbox lists -> struct of 4 (or 6) doubles; anything else is kept by :func:`_column`.
+
+    A 2D box among 3D ones has NaN (not null) ``zmin``/``zmax``, and a missing box NaN
+    coordinates under its null: the children never hold nulls, which stac-geoparquet's
+    reader needs (it reads them with ``to_numpy``); NaN z reads back as a 2D box.
+    """
     lengths = {len(value) if isinstance(value, list) else -1 for value in values if value}
     nulls = [not value for value in values]
     if not lengths <= {4, 6}:
@@ -367,10 +372,6 @@ def _bbox_column(values: list[Any]) -> tuple[pa.Array, dict[bytes, bytes] | None
         return _column(values)
     names = _BBOX_3D if width == 6 else _BBOX_2D
     children = [pa.array(coords[:, index]) for index in range(width)]
-    if width == 6 and 4 in lengths:  # 2D boxes among 3D ones: z unknown, not NaN
-        flat_z = pa.array([isinstance(value, list) and len(value) == 4 for value in values])
-        children[2] = pc.if_else(flat_z, pa.scalar(None, pa.float64()), children[2])
-        children[5] = pc.if_else(flat_z, pa.scalar(None, pa.float64()), children[5])
     mask = pa.array(nulls) if any(nulls) else None
     return pa.StructArray.from_arrays(children, names=list(names), mask=mask), None
 

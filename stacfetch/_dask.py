@@ -543,6 +543,7 @@ async def _drive(
     distributed = distributed_module()
     cfg = ingestor.config
     manifest = Manifest.open(path, ingestor._signature(), overwrite=overwrite)
+    ingestor._new_run()
     plans = await _plan(ingestor, manifest, sink)
     spec = _RunSpec(
         path=str(manifest.path.resolve()),
@@ -634,7 +635,8 @@ async def _drive(
         await asyncio.to_thread(manifest.save)
         with contextlib.suppress(Exception):
             await _cleanup(client, spec, origins)
-    removed = await asyncio.to_thread(_settle, manifest.path)
+    empty = f"{manifest.next_part_name(0)}.parquet"
+    removed = await asyncio.to_thread(_settle, manifest.path, empty)
     for index, count in removed.items():
         if index < len(entries):  # the copies two chunks both fetched: count them once
             sink.emit(PageFetched(entries[index].key, "dedup", -count, count))
@@ -648,11 +650,15 @@ async def _drive(
     return manifest.path
 
 
-def _settle(directory: Path) -> dict[int, int]:
-    """After the last task: the exactly-once pass, and no temporary file of a dead task left."""
+def _settle(directory: Path, empty_part: str) -> dict[int, int]:
+    """After the last task: the exactly-once pass, no temporary file of a dead task left, and
+    one schema for every part (``unify_parts``: every reader reads the directory whole)."""
+    from ._geoparquet import unify_parts
+
     removed = deduplicate_parts(directory)
     for temp in directory.glob(".*.parquet.tmp"):
         temp.unlink(missing_ok=True)
+    unify_parts(directory, empty_part)
     return removed
 
 

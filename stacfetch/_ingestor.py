@@ -50,7 +50,16 @@ __all__ = ["Ingestor", "aingest", "ingest"]
 logger = logging.getLogger("stacfetch")
 
 FLUSH_ROWS = 20_000
-"""Items per GeoParquet part in ``to_parquet`` (per entry)."""
+"""Items per GeoParquet part in ``to_parquet`` (per entry), at most."""
+
+FLUSH_SECONDS = 2.0
+"""``to_parquet`` writes what it holds (and the manifest) at least this often, whatever the
+run's size and speed: a killed run loses at most these seconds of fetched work."""
+
+RESUME_CHUNK_PAGES = 3
+"""``to_parquet`` without a configured ``chunk_size``: chunks of about this many pages, so that
+chunks end (and are recorded done in the manifest) every few seconds: a resumed run re-fetches
+only the chunks that were in flight (a chunk is the unit of resume)."""
 
 CONVERT_BATCH = 2000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
@@ -302,6 +311,13 @@ class Ingestor:
             f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
 
+    def _new_run(self) -> None:
+        """Start a run of its own: ``ingest()``, ``stream()`` and ``to_parquet()`` each fetch the
+        whole search again (``retry_failed()`` is the one call that continues the last run)."""
+        self._seen = {e.key: set() for e in self.entries}
+        self._tables = {e.key: [] for e in self.entries}
+        self.failures.clear()
+
     def _check_sources(self) -> None:
         sources = [e.source_file for e in self.entries if e.source_file]
         if sources:
@@ -343,7 +359,11 @@ class Ingestor:
 
     # -- the raw stream ----------------------------------------------------------------------
     async def _outputs(
-        self, tasks: list[EntryTask], sink: EventSink, arrow: bool = False
+        self,
+        tasks: list[EntryTask],
+        sink: EventSink,
+        arrow: bool = False,
+        chunk_size: int | None = None,
     ) -> AsyncIterator[Output]:
         """Pages and chunk ends of every entry; ``arrow``: pages carry Arrow tables when
         decoder processes are on (see :mod:`stacfetch._decoder`)."""
@@ -355,7 +375,7 @@ class Ingestor:
             stack.enter_context(gc_relaxed())
             if decoder is not None:
                 await stack.enter_async_context(decoder)
-            async for out in self._outputs_in(api, files, sink, decoder):
+            async for out in self._outputs_in(api, files, sink, decoder, chunk_size):
                 _announce(out, sink)
                 yield out
 
@@ -365,6 +385,7 @@ class Ingestor:
         files: list[EntryTask],
         sink: EventSink,
         decoder: DecoderPool | None,
+        chunk_size: int | None = None,
     ) -> AsyncIterator[Output]:
         cfg = self.config
         origins = {origin_of(e.catalog_url) for e in self.entries if e.catalog_url}
@@ -381,7 +402,7 @@ class Ingestor:
                 failures=self.failures,
                 workers=cfg.concurrency.workers,
                 limit=cfg.limit,
-                chunk_size=cfg.concurrency.chunk_size,
+                chunk_size=chunk_size or cfg.concurrency.chunk_size,
                 modifier=self.modifier,
                 max_items=cfg.max_items,
                 headers=self.headers,
@@ -445,6 +466,7 @@ class Ingestor:
         """
         renderer = self._make_renderer()
         sink = self._sink(renderer)
+        self._new_run()
         try:
             async for out in self._outputs(self._tasks(), sink):
                 if isinstance(out, Page):
@@ -532,6 +554,7 @@ class Ingestor:
         return await self._aingest(self._make_renderer())
 
     async def _aingest(self, renderer: Any) -> gpd.GeoDataFrame:
+        self._new_run()
         await self._collect(self._tasks(), renderer)
         return self._result()
 
@@ -657,13 +680,16 @@ class Ingestor:
             raise ConfigurationError(
                 f"rows_per_part: must be an integer >= 1, got {rows_per_part!r}"
             )
+        import time
+
         import pyarrow.parquet as pq
 
-        from ._geoparquet import write_geoparquet
+        from ._geoparquet import unify_parts, write_part
         from ._resume import Manifest
         from ._tables import concat_tables, items_to_arrow
 
         manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
+        self._new_run()
         index = {e.key: i for i, e in enumerate(self.entries)}
         for i, files in manifest.parts().items():
             if i < len(self.entries):
@@ -684,11 +710,13 @@ class Ingestor:
         Rows = tuple[list[dict[str, Any]], list["pa.Table"]]
         Job = tuple[int, Rows, list[tuple[Chunk, tuple[Chunk, ...]]]]
         jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2)
+        written: list[pa.Schema] = []  # the schema of the last part: the next conforms to it
 
         def write(i: int, rows: Rows) -> None:
             items, tables = rows
             table = concat_tables([*tables, *([items_to_arrow(items)] if items else [])])
-            write_geoparquet(table, manifest.path / f"{manifest.next_part_name(i)}.parquet")
+            name = manifest.path / f"{manifest.next_part_name(i)}.parquet"
+            written[:] = [write_part(table, name, written[0] if written else None)]
 
         async def writer() -> None:
             while (job := await jobs.get()) is not None:
@@ -701,8 +729,10 @@ class Ingestor:
         buffers: dict[int, Rows] = {}
         ends: dict[int, list[tuple[Chunk, tuple[Chunk, ...]]]] = {}
         writing = asyncio.ensure_future(writer())
+        last_flush = time.monotonic()
+        chunk_size = self.config.concurrency.chunk_size or self.config.limit * RESUME_CHUNK_PAGES
         try:
-            async for out in self._outputs(tasks, sink, arrow=True):
+            async for out in self._outputs(tasks, sink, arrow=True, chunk_size=chunk_size):
                 if writing.done():
                     writing.result()  # surface a write error now
                 i = index[out.entry.key]
@@ -723,6 +753,11 @@ class Ingestor:
                         items.extend(out.items)
                     if len(items) + sum(t.num_rows for t in tables) >= rows_per_part:
                         await jobs.put((i, buffers.pop(i), ends.pop(i, [])))
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    # on time as well as on size: a kill loses at most FLUSH_SECONDS of work
+                    for j in sorted(set(buffers) | set(ends)):
+                        await jobs.put((j, buffers.pop(j, ([], [])), ends.pop(j, [])))
+                    last_flush = time.monotonic()
             for i in sorted(set(buffers) | set(ends)):
                 await jobs.put((i, buffers.pop(i, ([], [])), ends.pop(i, [])))
             await jobs.put(None)
@@ -737,6 +772,8 @@ class Ingestor:
             # a local run never writes an item twice, but an interrupted Dask run may have
             # left copies that its final pass did not get to remove
             await asyncio.to_thread(deduplicate_parts, manifest.path)
+        # one schema for every part: every reader reads the directory whole (0005)
+        await asyncio.to_thread(unify_parts, manifest.path, f"{manifest.next_part_name(0)}.parquet")
         manifest.set_complete(not pending and not self.failures)
         if self.strict and self.failures:
             raise IncompleteIngestError(

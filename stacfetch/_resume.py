@@ -4,8 +4,13 @@ Layout of an output directory written by :meth:`stacfetch.Ingestor.to_parquet`::
 
     out.parquet/
         _stacfetch_manifest.json      what was asked, the plan, which chunks are on disk
+        _common_metadata              the one schema of every part (written at the end of a run)
         e00-<run>-00000.parquet       parts of entry 0, each written atomically (temp + rename)
         e01-<run>-00000.parquet       ...
+
+Parts (and the manifest) are written every ``FLUSH_SECONDS`` as well as every ``rows_per_part``
+rows, and chunks are a few pages long, so a killed run loses seconds of work
+(docs/decisions/0005-parquet-output.md).
 
 Protocol, so that a run killed at any moment resumes to exactly the same set:
 

@@ -302,5 +302,7 @@ _BBOX_3D = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
 def _bbox_list(box: Any) -> Any:
     if not isinstance(box, dict):
         return box
-    names = _BBOX_3D if "zmin" in box or "zmax" in box else _BBOX_2D
+    z = [box.get("zmin"), box.get("zmax")]
+    three_d = any(v is not None and v == v for v in z)  # NaN z: a 2D box among 3D ones
+    names = _BBOX_3D if three_d else _BBOX_2D
     return [box[name] for name in names if name in box]

@@ -57,10 +57,43 @@ _MINIMAL = (
     None,  # geometry, built lazily (it needs pyproj)
     pa.field("collection", pa.string()),
 )
+_BBOX_2D = ("xmin", "ymin", "xmax", "ymax")
+_BBOX_3D = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
+BBOX_TYPE = pa.struct([(name, pa.float64()) for name in _BBOX_2D])
+"""The ``bbox`` type of 2D boxes (3D boxes add ``zmin``/``zmax``, in :data:`_BBOX_3D` order)."""
 
 
 def minimal_schema() -> pa.Schema:
+    """The columns every result has, even an empty one (``type stac_version id geometry
+    collection``).
+
+    Example:
+        >>> minimal_schema().names
+        ['type', 'stac_version', 'id', 'geometry', 'collection']
+    """
     return pa.schema([field or geometry_field() for field in _MINIMAL])
+
+
+def base_schema() -> pa.Schema:
+    """The columns (and types) of an empty result: what every STAC item has.
+
+    Example:
+        >>> base_schema().names
+        ['type', 'stac_version', 'stac_extensions', 'id', 'geometry', 'bbox', 'collection', \
+'datetime']
+    """
+    return pa.schema(
+        [
+            pa.field("type", pa.string()),
+            pa.field("stac_version", pa.string()),
+            pa.field("stac_extensions", pa.list_(pa.string())),
+            pa.field("id", pa.string()),
+            geometry_field(),
+            pa.field("bbox", BBOX_TYPE),
+            pa.field("collection", pa.string()),
+            pa.field("datetime", TIMESTAMP),
+        ]
+    )
 
 
 # --- schema algebra ------------------------------------------------------------------------
@@ -212,8 +245,30 @@ def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
             field = _placed(field, item_level)
             own = fields.get(field.name)
             fields[field.name] = field if own is None else unify_fields(own, field)
+    if "bbox" in fields and pa.types.is_struct(fields["bbox"].type):
+        fields["bbox"] = _canonical_bbox(fields["bbox"])
     metadata = next((schema.metadata for schema in schemas if schema.metadata), None)
     return pa.schema(list(fields.values()), metadata=metadata)
+
+
+def _canonical_bbox(field: pa.Field) -> pa.Field:
+    """A bbox struct of doubles in the order stac-geoparquet writes (2D or 3D)."""
+    names = {child.name for child in field.type}
+    if not names <= set(_BBOX_3D) or not set(_BBOX_2D) <= names:
+        return field
+    order = _BBOX_3D if names & {"zmin", "zmax"} else _BBOX_2D
+    return field.with_type(pa.struct([(name, pa.float64()) for name in order]))
+
+
+def _bbox_filled(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A bbox struct whose children hold NaN where they would hold null (see
+    :func:`stacfetch._arrow._bbox_column`)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind = array.type
+    children = [pc.fill_null(array.field(i), np.nan) for i in range(kind.num_fields)]
+    mask = array.is_null() if array.null_count else None
+    return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
 
 
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -237,10 +292,18 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = []
     for field in schema:
         if field.name not in sources:
-            columns.append(pa.nulls(table.num_rows, field.type))
+            if field.name == "assets" and pa.types.is_struct(field.type):
+                # no assets column: every item had ``assets: {}`` (stac-geoparquet drops it)
+                empty = pa.field("assets", pa.struct([]))
+                column: Any = conform(pa.array([{}] * table.num_rows, empty.type), empty, field)
+            else:
+                column = pa.nulls(table.num_rows, field.type)
         else:
             index, source = sources[field.name]
-            columns.append(conform(table.column(index), source, field))
+            column = conform(table.column(index), source, field)
+        if field.name == "bbox" and pa.types.is_struct(field.type) and field.type.num_fields:
+            column = _bbox_filled(column)
+        columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -255,7 +318,7 @@ def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
     """
     tables = [table for table in tables if table.num_columns]
     if not tables:
-        return minimal_schema().empty_table()
+        return base_schema().empty_table()
     schema = unify_schemas([table.schema for table in tables])
     return pa.concat_tables([conform_table(table, schema) for table in tables])
 
@@ -268,17 +331,21 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
 
     Datetimes are tz-aware (UTC); nested columns (``assets``, ``links``, lists) keep their
     Arrow storage (``pd.ArrowDtype``: no copy, and ``gdf.assets.iloc[0]`` is still a dict);
-    JSON-text columns are parsed back to Python values. An empty table gives an empty
-    GeoDataFrame with at least ``id``, ``collection`` and ``geometry``.
+    JSON-text columns are parsed back to Python values; integer columns with nulls are
+    pandas nullable integers (``Int64``), never floats. An empty table gives an empty
+    GeoDataFrame with the base columns of :func:`base_schema` and their types.
 
     Example:
         >>> gdf = arrow_to_geodataframe(items_to_arrow([]))
         >>> list(gdf.columns), gdf.crs.to_epsg()
-        (['type', 'stac_version', 'id', 'geometry', 'bbox', 'collection'], 4326)
+        (['type', 'stac_version', 'stac_extensions', 'id', 'geometry', 'bbox', 'collection', \
+'datetime'], 4326)
     """
     import geopandas
     import pandas as pd
 
+    if table.num_rows == 0:
+        table = conform_table(table, unify_schemas([base_schema(), table.schema]))
     for field in minimal_schema():
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
@@ -295,6 +362,9 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
         return pd.ArrowDtype(kind) if pa.types.is_nested(kind) else None
 
     frame = rest.to_pandas(types_mapper=dtype)
+    for field in rest.schema:
+        if pa.types.is_integer(field.type) and rest.column(field.name).null_count:
+            frame[field.name] = pd.array(rest.column(field.name).to_pylist(), dtype="Int64")
     for field in rest.schema:
         if is_json(field):
             frame[field.name] = pd.Series(

@@ -130,6 +130,17 @@ def test_same_set_as_one_machine_and_the_reference(
     assert "UTC" in str(lazy["datetime"].dtype)
     assert set(lazy.columns) == set(stacfetch.read_geoparquet(out).columns)
     assert list(read_dask_geodataframe(out, columns=["id"]).columns) == ["id", "geometry"]
+    # one schema for every part (0005): standard readers read the Dask output whole
+    import dask_geopandas
+
+    assert len({pq.read_schema(p).to_string() for p in parts(out)}) == 1
+    everything = set(stacfetch.read_geoparquet(out).columns)
+    table = pq.read_table(out)
+    assert table.num_rows == len(expected)
+    assert set(table.column_names) == everything
+    theirs = dask_geopandas.read_parquet(out).compute()
+    assert len(theirs) == len(expected)
+    assert set(theirs.columns) == everything
 
 
 def test_concurrency_cap_holds_across_workers(

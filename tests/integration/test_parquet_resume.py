@@ -119,3 +119,65 @@ def test_output_of_another_search_is_refused(stac_url: str, tmp_path: Path) -> N
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigurationError, match="non-empty directory"):
         other.to_parquet(tmp_path / "foreign", overwrite=True)
+
+
+TIMED_SCRIPT = """
+import sys, stacfetch
+url, out = sys.argv[1], sys.argv[2]
+ing = stacfetch.Ingestor(url, collections=["a"], concurrency=2, limit=25, progress=False)
+ing.to_parquet(out)
+print("finished", len(ing.failures))
+"""
+
+
+def test_a_run_killed_halfway_resends_at_most_60_percent(tmp_path: Path) -> None:
+    """Parts are flushed on time (FLUSH_SECONDS), not only every rows_per_part (20,000) rows:
+    a 5,000-item run SIGKILLed halfway, more than 10 s in, keeps most of what it fetched."""
+    from datetime import UTC, datetime, timedelta
+
+    from stacfetch._server import StacServer
+    from tests.unit.fakeapi import make_items
+
+    items = make_items("a", 5000, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=3))
+    with StacServer(items) as fast:  # the requests of a whole run, uninterrupted
+        whole = Ingestor(fast.url, collections=["a"], concurrency=2, limit=25, progress=False)
+        whole.to_parquet(tmp_path / "whole.parquet")
+        total = fast.counters["requests"]
+    assert total >= 200  # 5,000 items in pages of 25
+    script = tmp_path / "run.py"
+    script.write_text(TIMED_SCRIPT)
+    out = tmp_path / "out.parquet"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    with StacServer(items, page_delay=0.25) as server:  # a run of about 30 s
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, str(script), server.url, str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        while server.counters["requests"] < total // 2 or time.monotonic() - started < 12:
+            assert proc.poll() is None, "the run ended before it was half done"
+            assert time.monotonic() - started < 180, "the run made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        before = server.counters["requests"]
+        assert before < total
+        assert json.loads((out / MANIFEST_NAME).read_text()).get("complete") is not True
+        kept = len(keys(out))
+        done = subprocess.run(
+            [sys.executable, str(script), server.url, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        resent = server.counters["requests"] - before
+    print(f"whole run {total} requests; killed after {before}; resume sent {resent}; kept {kept}")
+    assert resent <= 0.6 * total
+    got = keys(out)
+    assert len(got) == len(set(got)) == len(items)
+    assert json.loads((out / MANIFEST_NAME).read_text())["complete"] is True

@@ -265,13 +265,19 @@ def test_concat_timestamps_with_text_and_empty() -> None:
     text = items_to_arrow([item("b", created="not a date")])
     table = concat_tables([parsed, text])
     assert table.column("created").to_pylist() == ["2024-01-01T00:00:00Z", "not a date"]
-    assert concat_tables([]).column_names == [
+    empty = concat_tables([])  # the base columns of an empty result, with their types
+    assert empty.column_names == [
         "type",
         "stac_version",
+        "stac_extensions",
         "id",
         "geometry",
+        "bbox",
         "collection",
+        "datetime",
     ]
+    assert empty.schema.field("datetime").type == pa.timestamp("us", tz="UTC")
+    assert empty.schema.field("bbox").type.names == ["xmin", "ymin", "xmax", "ymax"]
 
 
 # --- GeoDataFrame --------------------------------------------------------------------------
