@@ -62,15 +62,15 @@ sorted(p.name for p in path.iterdir())
 # DuckDB or rustac read the part files too.
 
 # %%
-parts = sorted(path.glob("*.parquet"))
-if parts:
-    gdf = stacfetch.read_geoparquet(path)
+gdf = stacfetch.read_geoparquet(path)
+if len(gdf):
     duplicates = gdf.duplicated(["collection", "id"]).sum()
     print(f"{len(gdf):,} items, {duplicates} duplicates")
     display(gdf["collection"].value_counts())
 else:
+    print("The search matched no items: the dataset is empty (it keeps the base columns).")
+    print("columns:", ", ".join(gdf.columns))
     gdf = None
-    print("The search matched no items: the dataset has no part files to read.")
 
 # %% [markdown]
 # ## File mode
@@ -80,12 +80,12 @@ else:
 # local files and live searches mix in one workflow.
 
 # %%
-if parts:
+if gdf is not None:
     from_files = stacfetch.Ingestor(source_file=str(path))
     again = from_files.ingest()
 else:
     again = None
-    print("Nothing to read back in file mode: the run wrote no part files.")
+    print("Nothing to read back in file mode: the run fetched no items.")
 
 # %%
 if gdf is not None and again is not None:

@@ -672,6 +672,7 @@ class FetchEngine:
         status = exc.status_code
         if (
             node is not None
+            or chunk.parent_id is not None  # only planned chunks (also across Dask tasks)
             or chunk.chunk_id in state.narrowed
             or chunk.sequential
             or chunk.attempt
