@@ -11,6 +11,7 @@ from ._errors import (
     FetchError,
     IncompleteIngestError,
     NotAStacApiError,
+    SearchRejectedError,
     SourceError,
     StacApiError,
     StacfetchError,
@@ -20,6 +21,7 @@ from ._failures import FailureCollector
 from ._geoparquet import read_geoparquet
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
+from ._results import geodataframe_to_dicts, geodataframe_to_items
 from ._types import Chunk, Entry, Interval
 
 __version__ = "0.1.0"
@@ -43,12 +45,15 @@ __all__ = [
     "NotAStacApiError",
     "RequestSplitter",
     "RetryConfig",
+    "SearchRejectedError",
     "SourceError",
     "StacApiError",
     "StacfetchError",
     "WorkflowContext",
     "__version__",
     "aingest",
+    "geodataframe_to_dicts",
+    "geodataframe_to_items",
     "ingest",
     "parse_datetime",
     "read_dask_geodataframe",
