@@ -300,7 +300,22 @@ def to_pystac_items(dicts: Iterable[Mapping[str, Any]]) -> list[pystac.Item]:
     """
     import pystac
 
-    return [pystac.Item.from_dict(coerce_integers(dict(d)), preserve_dict=False) for d in dicts]
+    roots: dict[str, pystac.Catalog] = {}
+    items = []
+    for data in dicts:
+        item = pystac.Item.from_dict(
+            coerce_integers(dict(data)), preserve_dict=False, migrate=False
+        )
+        link = item.get_single_link("root")
+        if link is not None and isinstance(link.target, str):
+            # an unresolved root link makes ``item.to_dict()`` (stackstac calls it) read the
+            # root URL; a stand-in catalog at that URL keeps the href and reads nothing
+            href = link.target
+            if href not in roots:
+                roots[href] = pystac.Catalog("root", "the STAC API root", href=href)
+            item.set_root(roots[href])
+        items.append(item)
+    return items
 
 
 def geodataframe_to_items(frame: gpd.GeoDataFrame) -> list[pystac.Item]:
