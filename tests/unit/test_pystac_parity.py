@@ -424,3 +424,18 @@ def test_redacting_logs_covers_handlers_of_the_root_logger(
         logging.getLogger("some.other.library").debug("sent %s", TOKEN)
     assert caplog.records
     assert TOKEN not in caplog.text
+
+
+def test_the_example_workflow_filter_is_posted_as_cql2_json() -> None:
+    from stacfetch._workflow import load_workflow
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    spec = load_workflow(examples / "workflow.yaml")
+    ing = Ingestor(**spec.ingestor_kwargs())
+    filters = ing.config.filters
+    assert isinstance(filters.filter, str)
+    chunk = Chunk.make(ing.entries[0], Interval(None, None), filters.search_filters())
+    body = build_search_request(API, chunk, 10).body
+    assert body is not None
+    assert body["filter-lang"] == "cql2-json"
+    assert body["filter"] == {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50.0]}
