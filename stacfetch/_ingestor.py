@@ -481,6 +481,9 @@ class Ingestor:
     async def stream(self) -> AsyncIterator[dict[str, Any]]:
         """The raw interleaved stream of item dicts, exactly once, as pages arrive.
 
+        In no particular order: ``sortby`` is sent to the server, but pages of parallel chunks
+        interleave, so the stream cannot keep it (``ingest()`` and ``items()`` sort the result).
+
         Example:
             >>> async def count(ing: Ingestor) -> int:
             ...     return sum([1 async for _ in ing.stream()])
@@ -732,6 +735,8 @@ class Ingestor:
     ) -> Path:
         """Stream every item to a GeoParquet dataset (a directory of parts) with bounded memory.
 
+        Parts are written as pages arrive: ``sortby`` order is not kept (sort when reading).
+
         With ``client`` (a ``distributed.Client`` or a scheduler address), the chunks run as Dask
         tasks that each write their own parts (``docs/dask.md``). Killed at any moment, the same
         call resumes: chunks already on disk are skipped and the
@@ -746,16 +751,17 @@ class Ingestor:
         if client is not None:
             from ._dask import dask_to_parquet
 
-            return run_sync(
-                lambda: dask_to_parquet(
-                    self,
-                    path,
-                    client,
-                    overwrite=overwrite,
-                    rows_per_part=rows_per_part,
-                    renderer=renderer,
+            with redacting_logs(self.headers):
+                return run_sync(
+                    lambda: dask_to_parquet(
+                        self,
+                        path,
+                        client,
+                        overwrite=overwrite,
+                        rows_per_part=rows_per_part,
+                        renderer=renderer,
+                    )
                 )
-            )
         return run_sync(lambda: self._to_parquet(path, overwrite, rows_per_part, renderer))
 
     async def ato_parquet(
