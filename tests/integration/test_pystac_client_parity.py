@@ -8,7 +8,7 @@ counts: which items a sample holds depends on the order of parallel pages).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -208,3 +208,101 @@ def test_items_match_pystac_client_items(stac_url: str) -> None:
         for key in ("proj:epsg", "platform"):
             if key in other.properties:
                 assert item.properties[key] == other.properties[key]
+
+
+# --------------------------------------------------------------- the same against rustac serve
+# rustac's in-memory backend answers `filter`, `query`, `sortby` and `fields` with empty or
+# unchanged pages (it does not implement them), so only the arguments it serves are compared.
+RUSTAC_CASES = [
+    c
+    for c in CASES
+    if c[0]
+    in {
+        "bbox",
+        "intersects",
+        "datetime-month",
+        "datetime-range",
+        "datetime-open-start",
+        "datetime-open-end",
+        "datetime-pair",
+        "method-get",
+        "method-post",
+        "limit",
+        "headers",
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def rustac_url(
+    tmp_path_factory: pytest.TempPathFactory, seeded_items: dict[str, list[dict[str, Any]]]
+) -> Iterator[str]:
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+    import orjson
+
+    exe = shutil.which("rustac")
+    assert exe, "rustac is not installed (pip install rustac)"
+    folder = tmp_path_factory.mktemp("rustac")
+    ndjson = folder / "items.ndjson"
+    items = [*seeded_items["sf-b"], *seeded_items["sf-a"][:500]]
+    ndjson.write_bytes(b"\n".join(orjson.dumps(item) for item in items))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = (folder / "rustac.log").open("wb")
+    cmd = [exe, "serve", "--create-collections", "--addr", f"127.0.0.1:{port}", str(ndjson)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (folder / "rustac.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{url}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "rustac serve did not answer in 120 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), RUSTAC_CASES, ids=[c[0] for c in RUSTAC_CASES])
+def test_same_items_as_pystac_client_on_rustac(
+    rustac_url: str, name: str, kwargs: dict[str, Any]
+) -> None:
+    kw = {"collections": ["sf-b"], "limit": 200, **kwargs}
+    expected = pystac_client_keys(rustac_url, kw)
+    gdf = stacfetch_frame(rustac_url, kw)
+    got = list(zip(gdf.collection, gdf.id, strict=True))
+    assert len(got) == len(set(got))
+    assert set(got) == set(expected)
+    assert expected, f"{name}: the case selects nothing, so it proves nothing"
+
+
+def test_ids_without_collections_on_rustac(
+    rustac_url: str, seeded_items: dict[str, list[dict[str, Any]]]
+) -> None:
+    ids = [i["id"] for i in seeded_items["sf-b"][:15]] + [i["id"] for i in seeded_items["sf-a"][:5]]
+    expected = pystac_client_keys(rustac_url, {"ids": ids, "limit": 6})
+    gdf = stacfetch_frame(rustac_url, {"ids": ids, "limit": 6})
+    assert set(zip(gdf.collection, gdf.id, strict=True)) == set(expected)
+    assert len(expected) == 20
+
+
+def test_max_items_count_on_rustac(rustac_url: str) -> None:
+    kw = {"collections": ["sf-b"], "max_items": 75, "limit": 20}
+    assert len(stacfetch_frame(rustac_url, kw)) == len(pystac_client_keys(rustac_url, kw)) == 75
