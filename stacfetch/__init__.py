@@ -11,6 +11,7 @@ from ._errors import (
     FetchError,
     IncompleteIngestError,
     NotAStacApiError,
+    SearchRejectedError,
     SourceError,
     StacApiError,
     StacfetchError,
@@ -20,6 +21,7 @@ from ._failures import FailureCollector
 from ._geoparquet import read_geoparquet, read_items
 from ._ingestor import Ingestor, aingest, ingest
 from ._module import IngestModule, RequestSplitter, temporal_split_search
+from ._results import geodataframe_to_dicts, geodataframe_to_items
 from ._summary import RunSummary
 from ._types import Chunk, Entry, Interval
 
@@ -45,12 +47,15 @@ __all__ = [
     "RequestSplitter",
     "RetryConfig",
     "RunSummary",
+    "SearchRejectedError",
     "SourceError",
     "StacApiError",
     "StacfetchError",
     "WorkflowContext",
     "__version__",
     "aingest",
+    "geodataframe_to_dicts",
+    "geodataframe_to_items",
     "ingest",
     "parse_datetime",
     "read_dask_geodataframe",

@@ -164,6 +164,8 @@ class IngestFilters(_Model):
     filter: dict[str, Any] | str | None = None
     filter_lang: Literal["cql2-json", "cql2-text"] | None = None
     sortby: list[dict[str, str]] | None = None
+    fields: dict[str, list[str]] | None = None
+    method: Literal["GET", "POST"] | None = None
 
     @field_validator("bbox", mode="before")
     @classmethod
@@ -266,14 +268,30 @@ class IngestFilters(_Model):
         if isinstance(value, str):
             if not value.strip():
                 raise ValueError("filter must not be an empty string")
+            check_cql2(value)
             return value
         if isinstance(value, Mapping):
             if "op" not in value:
                 raise ValueError("a CQL2-JSON filter must be an object with an 'op' key")
+            check_cql2(dict(value))
             return dict(value)
         raise ValueError(
             f"filter must be CQL2-JSON (a dict) or CQL2-text (a string), got {type(value).__name__}"
         )
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _fields(cls, value: Any) -> dict[str, list[str]] | None:
+        return None if value is None else normalize_fields(value)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or value.strip().upper() not in ("GET", "POST"):
+            raise ValueError(f"method must be 'GET' or 'POST', got {value!r}")
+        return value.strip().upper()
 
     @field_validator("sortby", mode="before")
     @classmethod
@@ -317,9 +335,13 @@ class IngestFilters(_Model):
         return parse_datetime(self.datetime)
 
     def search_filters(self) -> dict[str, Any]:
-        """Filters other than ``datetime`` and ``collections``, as STAC API POST body keys."""
+        """Filters other than ``datetime`` and ``collections``, as STAC API POST body keys.
+
+        ``method`` (when set) is not a body key: :func:`stacfetch._search.build_search_request`
+        takes it out and sends the search with that HTTP method.
+        """
         out: dict[str, Any] = {}
-        for key in ("bbox", "intersects", "query", "ids", "filter", "sortby"):
+        for key in ("bbox", "intersects", "query", "ids", "filter", "sortby", "fields", "method"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -406,6 +428,77 @@ class IngestConfig(_Model):
         if value is None:
             return None
         return validate_url(value)
+
+
+def check_cql2(value: str | dict[str, Any]) -> None:
+    """Parse and validate a CQL2 filter (text or JSON) with the ``cql2`` library.
+
+    Raises ValueError with the parser's message (pydantic turns it into a
+    :class:`~stacfetch.ConfigurationError` naming the ``filter`` field).
+
+    Example:
+        >>> check_cql2("eo:cloud_cover < 50")
+        >>> check_cql2("eo:cloud_cover <<< 50")
+        Traceback (most recent call last):
+        ...
+        ValueError: invalid CQL2-text: ...
+    """
+    import cql2
+
+    kind = "CQL2-text" if isinstance(value, str) else "CQL2-JSON"
+    try:
+        expr = cql2.parse_text(value) if isinstance(value, str) else cql2.Expr(value)
+        expr.validate()
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise ValueError(f"invalid {kind}: {message[:300]}") from None
+
+
+_KEEP_FIELDS = ("id", "collection")
+"""Fields stacfetch needs in every item (exactly-once dedup by (collection, id))."""
+
+
+def normalize_fields(value: Any) -> dict[str, list[str]]:
+    """The fields-extension value ``{"include": [...], "exclude": [...]}`` of pystac-client's
+    forms: a list of names with optional ``+``/``-`` prefixes, a comma-separated string, or a
+    dict. ``id`` and ``collection`` are never excluded (exactly-once needs them).
+
+    Example:
+        >>> normalize_fields(["id", "properties.eo:cloud_cover", "-assets"])
+        {'include': ['id', 'properties.eo:cloud_cover', 'collection'], 'exclude': ['assets']}
+        >>> normalize_fields({"exclude": ["geometry"]})
+        {'include': [], 'exclude': ['geometry']}
+    """
+    include: list[str] = []
+    exclude: list[str] = []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"include", "exclude"}
+        if unknown:
+            raise ValueError(f"fields may only have 'include' and 'exclude', not {sorted(unknown)}")
+        for key, target in (("include", include), ("exclude", exclude)):
+            names = value.get(key) or []
+            if isinstance(names, str) or not isinstance(names, (list, tuple)):
+                raise ValueError(f"fields.{key} must be a list of field names")
+            target.extend(names)
+    elif isinstance(value, (list, tuple)):
+        for name in value:
+            if not isinstance(name, str):
+                raise ValueError(f"fields entries must be strings, got {name!r}")
+            (exclude if name.startswith("-") else include).append(name.lstrip("+-"))
+    else:
+        raise ValueError(
+            "fields must be a list like ['id', '-assets'], a string 'id,-assets' or "
+            "{'include': [...], 'exclude': [...]}"
+        )
+    if not all(isinstance(n, str) and n.strip() for n in [*include, *exclude]):
+        raise ValueError("fields names must be non-empty strings")
+    exclude = [n for n in dict.fromkeys(exclude) if n not in _KEEP_FIELDS]
+    include = list(dict.fromkeys(include))
+    if include:
+        include += [n for n in _KEEP_FIELDS if n not in include]
+    return {"include": include, "exclude": exclude}
 
 
 def validate_url(value: Any, field: str = "catalog_url") -> str:

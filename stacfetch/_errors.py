@@ -8,7 +8,9 @@ Every error stacfetch raises on purpose derives from :class:`StacfetchError`::
     └── StacApiError            the server said something we cannot work with
         ├── NotAStacApiError    the URL does not serve a STAC API landing page
         ├── CollectionNotFoundError
-        └── FetchError          a request failed for good (after retries); carries ``request``
+        ├── FetchError          a request failed for good (after retries); carries ``request``
+        └── SearchRejectedError the server answered 400 to the search itself (bad filter,
+                                query, sortby, fields...): raised once, before any chunk runs
 
 :class:`IncompleteIngestError` is raised at the end of a run with ``strict=True`` when
 chunks failed; it carries the :class:`~stacfetch.FailureCollector`.
@@ -24,6 +26,7 @@ __all__ = [
     "FetchError",
     "IncompleteIngestError",
     "NotAStacApiError",
+    "SearchRejectedError",
     "SourceError",
     "StacApiError",
     "StacfetchError",
@@ -111,6 +114,38 @@ class FetchError(StacApiError):
         self.attempts = attempts
         self.error_type = error_type or type(self).__name__
         self.retryable = retryable
+
+
+class SearchRejectedError(StacApiError, ConfigurationError):
+    """The server rejected the search itself (HTTP 400/422): raised once, before any chunk
+    is fetched, with the server's message (``docs/decisions/0008-pystac-client-parity.md``).
+
+    It is also a :class:`ConfigurationError`: the search parameters must change.
+
+    Attributes:
+        status_code: the HTTP status (400 or 422).
+        server_message: what the server said (its ``description``/``detail``, or the body).
+        request: a redacted description of the probe request.
+
+    Example:
+        >>> err = SearchRejectedError("filter: the server rejected the search", status_code=400,
+        ...                           server_message="Unknown property")
+        >>> isinstance(err, ConfigurationError), err.status_code
+        (True, 400)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        server_message: str = "",
+        request: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.server_message = server_message
+        self.request = request or {}
 
 
 class IncompleteIngestError(StacfetchError):

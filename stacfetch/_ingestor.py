@@ -36,12 +36,15 @@ from ._failures import FailureCollector
 from ._fetch import ChunkEnd, EntryTask, FetchEngine, Output, Page, PlanReady
 from ._gc import gc_relaxed
 from ._http import HttpSession, origin_of
+from ._logsafe import redacting_logs
+from ._preflight import catalog_ids_stream, discover, needs_probe, probe
 from ._runner import run_sync
 from ._types import Chunk, Entry, Interval
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import pyarrow as pa
+    import pystac
 
     from ._summary import RunSummary
 
@@ -64,7 +67,18 @@ only the chunks that were in flight (a chunk is the unit of resume)."""
 CONVERT_BATCH = 2000
 """Items per Arrow conversion batch (converted in a worker thread while fetching goes on)."""
 
-_FILTER_KEYS = ("bbox", "datetime", "intersects", "query", "filter", "filter_lang", "ids", "sortby")
+_FILTER_KEYS = (
+    "bbox",
+    "datetime",
+    "intersects",
+    "query",
+    "filter",
+    "filter_lang",
+    "ids",
+    "sortby",
+    "fields",
+    "method",
+)
 
 
 def _entries_from(
@@ -107,16 +121,20 @@ def _entries_from(
         if not all(isinstance(c, str) and c for c in ids):
             raise ConfigurationError(f"collections: expected non-empty strings, got {ids!r}")
         entries = [Entry(base, c) for c in dict.fromkeys(ids)]
+        if not entries and config.filters.ids:
+            # ids without collections: one entry searching the whole catalog (no collection id)
+            entries = [Entry(base, None)]
     if not entries:
         raise ConfigurationError(
             "Ingest target (collection_id or source_file) not defined: pass collections=[...], "
+            "ids=[...] (searched across the catalog), "
             "matrix=[{'collection_id': ..., 'catalog_url': ...}], or source_file=..."
         )
     for e in entries:
         if e.source_file is None and e.catalog_url is None:
+            what = f"collection {e.collection_id!r}" if e.collection_id else "an ids search"
             raise ConfigurationError(
-                f"url: collection {e.collection_id!r} needs a STAC API URL (url=... or "
-                "catalog_url in the matrix entry)"
+                f"url: {what} needs a STAC API URL (url=... or catalog_url in the matrix entry)"
             )
     return entries
 
@@ -153,6 +171,8 @@ class Ingestor:
         filter_lang: str | None = None,
         ids: Sequence[str] | str | None = None,
         sortby: Any = None,
+        fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
+        method: str | None = None,
         concurrency: int | Mapping[str, Any] | None = None,
         limit: int | None = None,
         max_items: int | None = None,
@@ -164,6 +184,46 @@ class Ingestor:
         strict: bool = False,
         decoders: int | None = None,
     ) -> None:
+        """Validate everything (raises :class:`ConfigurationError`); send nothing yet.
+
+        Args:
+            url: the STAC API root (e.g. ``https://planetarycomputer.microsoft.com/api/stac/v1``).
+            collections: collection ids (a list or ``"a,b"``); each is one entry fetched in
+                parallel. Leave it out with ``ids`` to search the whole catalog.
+            matrix: entries ``[{"collection_id": ..., "catalog_url": ...}]`` (several catalogs).
+            config: an :class:`IngestConfig` or its dict; the keywords below override it.
+            source_file: file mode: STAC items from JSON/NDJSON/GeoParquet files (a glob).
+            datetime: an instant, ``"a/b"``, ``"2024-06"``, ``"../b"``, datetimes or a pair.
+            bbox: ``[west, south, east, north]`` (or 6 numbers), or ``"w,s,e,n"``.
+            intersects: a GeoJSON geometry, or any object with ``__geo_interface__``.
+            query: the query-extension object, ``{"eo:cloud_cover": {"lt": 50}}``.
+            filter: CQL2-text (``"eo:cloud_cover < 50"``) or CQL2-JSON (a dict), validated
+                before any request; sent as CQL2-JSON in POST bodies, CQL2-text in GET queries.
+            filter_lang: ``"cql2-text"`` or ``"cql2-json"``: what ``filter`` is written in
+                (default: told by its type).
+            ids: item ids (a list or ``"a,b"``).
+            sortby: ``"-datetime,+id"``, ``["-eo:cloud_cover"]`` or
+                ``[{"field": ..., "direction": "asc"|"desc"}]``. Sent to the server, and the
+                GeoDataFrame / items come back sorted by it (``stream()`` and ``to_parquet()``
+                cannot keep an order: pages arrive in parallel).
+            fields: the fields extension: ``["id", "-assets"]``, ``"id,-assets"`` or
+                ``{"include": [...], "exclude": [...]}``; excluded fields are absent columns
+                (``geometry`` excluded: null geometries). ``id``/``collection`` are always kept.
+            method: ``"GET"`` or ``"POST"``: force that method for searches (default: POST when
+                the landing page advertises it).
+            concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
+            limit: items per page asked of the server (1..10000).
+            max_items: stop after this many items per entry (the result is a sample).
+            retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
+            headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
+                values never reach a log record (stacfetch redacts them during a run).
+            modifier: called with every page (a dict) before its items are kept.
+            request_modifier: called with every ``httpx.Request`` to a catalog's origin
+                (sign it, add a token).
+            progress: ``"auto"``, True/False, ``"notebook"``, ``"terminal"``, or an EventSink.
+            strict: raise :class:`IncompleteIngestError` at the end when chunks failed.
+            decoders: decoder processes for JSON->Arrow (0: in-process; None: chosen).
+        """
         cfg = IngestConfig.model_validate(config) if config is not None else IngestConfig()
         updates: dict[str, Any] = {}
         for name, value in (
@@ -185,6 +245,8 @@ class Ingestor:
             "filter_lang": filter_lang,
             "ids": ids,
             "sortby": sortby,
+            "fields": fields,
+            "method": method,
         }
         filters.update({k: v for k, v in local.items() if v is not None})
         updates["filters"] = filters
@@ -221,6 +283,7 @@ class Ingestor:
         self._seen: dict[str, set[tuple[str, str]]] = {e.key: set() for e in self.entries}
         self._tables: dict[str, list[pa.Table]] = {e.key: [] for e in self.entries}
         self._catalogs: dict[str, Any] = {}
+        self._ran = False
         if progress not in (None, False, True, "auto") and not isinstance(progress, EventSink):
             from ._progress import check_progress
 
@@ -372,6 +435,7 @@ class Ingestor:
         # the engine decides whether to start it (not with a page modifier, nor for small runs)
         decoder = DecoderPool(self.decoders) if arrow and api and self.decoders > 0 else None
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(redacting_logs(self.headers))
             stack.enter_context(gc_relaxed())
             if decoder is not None:
                 await stack.enter_async_context(decoder)
@@ -410,12 +474,50 @@ class Ingestor:
                 catalogs=self._catalogs,
                 decoder=decoder,
             )
+            await self._prepare(http, api)
+            by_collection = [t for t in api if t.entry.collection_id is not None]
+            across = [t for t in api if t.entry.collection_id is None]
             sources: list[AsyncIterator[Output]] = []
-            if api:
-                sources.append(engine.stream(api))
+            if by_collection:
+                sources.append(engine.stream(by_collection))
+            for task in across:
+                assert task.entry.catalog_url is not None
+                sources.append(
+                    catalog_ids_stream(
+                        task,
+                        self._catalogs[task.entry.catalog_url][0],
+                        http,
+                        sink=sink,
+                        failures=self.failures,
+                        limit=cfg.limit,
+                        max_items=cfg.max_items,
+                        modifier=self.modifier,
+                    )
+                )
             sources.extend(self._file_stream(t, sink) for t in files)
             async for out in _merge(sources):
                 yield out
+
+    async def _prepare(self, http: HttpSession, api: list[EntryTask]) -> None:
+        """Before the engine: discover the catalogs that need it here (``ids`` across a
+        catalog, searches to probe), and probe searches a server may reject (raises
+        :class:`~stacfetch.SearchRejectedError` once, before any chunk is fetched)."""
+        probing = [t for t in api if t.chunks is None and needs_probe(t.filters)]
+        across = [t for t in api if t.entry.collection_id is None]
+        urls = {t.entry.catalog_url for t in [*probing, *across] if t.entry.catalog_url}
+        await asyncio.gather(
+            *(
+                discover(self._catalogs, url, http, self.headers, self.request_modifier)
+                for url in sorted(urls)
+            )
+        )
+        await asyncio.gather(
+            *(
+                probe(http, self._catalogs[t.entry.catalog_url][0], t)
+                for t in probing
+                if t.entry.catalog_url
+            )
+        )
 
     async def _file_stream(self, task: EntryTask, sink: EventSink) -> AsyncIterator[Output]:
         from ._sources import aiter_source_pages
@@ -460,6 +562,9 @@ class Ingestor:
     async def stream(self) -> AsyncIterator[dict[str, Any]]:
         """The raw interleaved stream of item dicts, exactly once, as pages arrive.
 
+        In no particular order: ``sortby`` is sent to the server, but pages of parallel chunks
+        interleave, so the stream cannot keep it (``ingest()`` and ``items()`` sort the result).
+
         Example:
             >>> async def count(ing: Ingestor) -> int:
             ...     return sum([1 async for _ in ing.stream()])
@@ -485,6 +590,7 @@ class Ingestor:
     async def _collect(self, tasks: list[EntryTask], renderer: Any) -> None:
         from ._tables import items_to_arrow
 
+        self._ran = True
         sink = self._sink(renderer)
         batches: dict[str, list[dict[str, Any]]] = {}
         pending: list[asyncio.Task[None]] = []
@@ -530,10 +636,101 @@ class Ingestor:
             )
 
     def _result(self) -> gpd.GeoDataFrame:
+        from ._results import sort_frame
         from ._tables import arrow_to_geodataframe, concat_tables
 
         tables = [t for key in self._tables for t in self._tables[key]]
-        return arrow_to_geodataframe(concat_tables(tables))
+        frame = arrow_to_geodataframe(concat_tables(tables))
+        sortby = self.config.filters.sortby
+        return sort_frame(frame, sortby) if sortby else frame
+
+    # -- results for the pystac world --------------------------------------------------------
+    def _item_dicts(self) -> list[dict[str, Any]]:
+        from ._results import coerce_integers, sort_items
+        from ._sources import table_to_items
+        from ._tables import concat_tables
+
+        tables = [t for key in self._tables for t in self._tables[key]]
+        items = [coerce_integers(item) for item in table_to_items(concat_tables(tables))]
+        return sort_items(items, self.config.filters.sortby)
+
+    async def aitems_as_dicts(self) -> list[dict[str, Any]]:
+        """Async twin of :meth:`items_as_dicts`.
+
+        Example::
+
+            dicts = await Ingestor(url, collections=["c1"], ids=["a", "b"]).aitems_as_dicts()
+        """
+        if not self._ran:
+            await self._collect(self._tasks(), self._make_renderer())
+        return self._item_dicts()
+
+    def items_as_dicts(self) -> list[dict[str, Any]]:
+        """Every item as a STAC item dict (pystac-client's ``ItemSearch.items_as_dicts()``).
+
+        Fetches like :meth:`ingest` unless this Ingestor has already run (then it gives back
+        what was fetched, retries included). In ``sortby`` order when one was given; the
+        values are those of the GeoDataFrame's Arrow table (datetimes as RFC 3339 in UTC,
+        integer fields as ``int``).
+
+        Example::
+
+            dicts = Ingestor(url, collections=["sentinel-2-l2a"], bbox=bbox,
+                             datetime="2024-06", sortby="-eo:cloud_cover").items_as_dicts()
+        """
+        if not self._ran:
+            renderer = self._make_renderer()
+            run_sync(lambda: self._collect(self._tasks(), renderer))
+        return self._item_dicts()
+
+    def items(self) -> list[pystac.Item]:
+        """Every item as a :class:`pystac.Item` (pystac-client's ``ItemSearch.items()``, as a
+        list): ready for ``odc.stac.load(items, ...)`` and ``stackstac.stack(items, ...)``.
+
+        Example::
+
+            items = Ingestor(url, collections=["sentinel-2-l2a"], bbox=bbox,
+                             datetime="2024-06").items()
+            xx = odc.stac.load(items, bands=["B04"], chunks={})
+        """
+        from ._results import to_pystac_items
+
+        return to_pystac_items(self.items_as_dicts())
+
+    async def aitems(self) -> list[pystac.Item]:
+        """Async twin of :meth:`items`.
+
+        Example::
+
+            items = await Ingestor(url, collections=["c1"]).aitems()
+        """
+        from ._results import to_pystac_items
+
+        return to_pystac_items(await self.aitems_as_dicts())
+
+    def item_collection(self) -> pystac.ItemCollection:
+        """Every item in a :class:`pystac.ItemCollection` (pystac-client's
+        ``ItemSearch.item_collection()``).
+
+        Example::
+
+            ic = Ingestor(url, collections=["c1"]).item_collection()
+            ic.save_object("items.json")
+        """
+        import pystac
+
+        return pystac.ItemCollection(self.items())
+
+    async def aitem_collection(self) -> pystac.ItemCollection:
+        """Async twin of :meth:`item_collection`.
+
+        Example::
+
+            ic = await Ingestor(url, collections=["c1"]).aitem_collection()
+        """
+        import pystac
+
+        return pystac.ItemCollection(await self.aitems())
 
     @property
     def frames(self) -> dict[str, gpd.GeoDataFrame]:
@@ -621,6 +818,8 @@ class Ingestor:
     ) -> Path:
         """Stream every item to a GeoParquet dataset (a directory of parts) with bounded memory.
 
+        Parts are written as pages arrive: ``sortby`` order is not kept (sort when reading).
+
         With ``client`` (a ``distributed.Client`` or a scheduler address), the chunks run as Dask
         tasks that each write their own parts (``docs/dask.md``). Killed at any moment, the same
         call resumes: chunks already on disk are skipped and the
@@ -635,16 +834,17 @@ class Ingestor:
         if client is not None:
             from ._dask import dask_to_parquet
 
-            return run_sync(
-                lambda: dask_to_parquet(
-                    self,
-                    path,
-                    client,
-                    overwrite=overwrite,
-                    rows_per_part=rows_per_part,
-                    renderer=renderer,
+            with redacting_logs(self.headers):
+                return run_sync(
+                    lambda: dask_to_parquet(
+                        self,
+                        path,
+                        client,
+                        overwrite=overwrite,
+                        rows_per_part=rows_per_part,
+                        renderer=renderer,
+                    )
                 )
-            )
         return run_sync(lambda: self._to_parquet(path, overwrite, rows_per_part, renderer))
 
     async def ato_parquet(
@@ -826,8 +1026,76 @@ async def _merge(sources: list[AsyncIterator[Any]]) -> AsyncIterator[Any]:
             t.cancel()
 
 
-def ingest(url: str | None = None, **kwargs: Any) -> gpd.GeoDataFrame:
-    """Fetch every item of a search into a GeoDataFrame: ``Ingestor(url, **kwargs).ingest()``.
+def ingest(
+    url: str | None = None,
+    *,
+    collections: Sequence[str] | str | None = None,
+    matrix: Sequence[Mapping[str, Any]] | None = None,
+    config: IngestConfig | Mapping[str, Any] | None = None,
+    source_file: str | None = None,
+    datetime: Any = None,
+    bbox: Any = None,
+    intersects: Any = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    filter_lang: str | None = None,
+    ids: Sequence[str] | str | None = None,
+    sortby: Any = None,
+    fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
+    method: str | None = None,
+    concurrency: int | Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    max_items: int | None = None,
+    retry: RetryConfig | Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    modifier: Callable[[Any], Any] | None = None,
+    request_modifier: Callable[[Any], Any] | None = None,
+    progress: bool | str | EventSink | None = "auto",
+    strict: bool = False,
+    decoders: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Fetch every item of a search into a GeoDataFrame: ``Ingestor(url, ...).ingest()``.
+
+    The parameters are :class:`Ingestor`'s, one for one (pystac-client's ``Client.search()``
+    arguments keep their names: ``docs/from-pystac-client.md``).
+
+    Args:
+        url: the STAC API root (e.g. ``https://planetarycomputer.microsoft.com/api/stac/v1``).
+        collections: collection ids (a list or ``"a,b"``); each is one entry fetched in
+            parallel. Leave it out with ``ids`` to search the whole catalog.
+        matrix: entries ``[{"collection_id": ..., "catalog_url": ...}]`` (several catalogs).
+        config: an :class:`IngestConfig` or its dict; the keywords below override it.
+        source_file: file mode: STAC items from JSON/NDJSON/GeoParquet files (a glob).
+        datetime: an instant, ``"a/b"``, ``"2024-06"``, ``"../b"``, datetimes or a pair.
+        bbox: ``[west, south, east, north]`` (or 6 numbers), or ``"w,s,e,n"``.
+        intersects: a GeoJSON geometry, or any object with ``__geo_interface__``.
+        query: the query-extension object, ``{"eo:cloud_cover": {"lt": 50}}``.
+        filter: CQL2-text (``"eo:cloud_cover < 50"``) or CQL2-JSON (a dict), validated
+            before any request; sent as CQL2-JSON in POST bodies, CQL2-text in GET queries.
+        filter_lang: ``"cql2-text"`` or ``"cql2-json"``: what ``filter`` is written in
+            (default: told by its type).
+        ids: item ids (a list or ``"a,b"``).
+        sortby: ``"-datetime,+id"``, ``["-eo:cloud_cover"]`` or
+            ``[{"field": ..., "direction": "asc"|"desc"}]``. Sent to the server, and the
+            GeoDataFrame / items come back sorted by it (``stream()`` and ``to_parquet()``
+            cannot keep an order: pages arrive in parallel).
+        fields: the fields extension: ``["id", "-assets"]``, ``"id,-assets"`` or
+            ``{"include": [...], "exclude": [...]}``; excluded fields are absent columns
+            (``geometry`` excluded: null geometries). ``id``/``collection`` are always kept.
+        method: ``"GET"`` or ``"POST"``: force that method for searches (default: POST when
+            the landing page advertises it).
+        concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
+        limit: items per page asked of the server (1..10000).
+        max_items: stop after this many items per entry (the result is a sample).
+        retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
+        headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
+            values never reach a log record (stacfetch redacts them during a run).
+        modifier: called with every page (a dict) before its items are kept.
+        request_modifier: called with every ``httpx.Request`` to a catalog's origin
+            (sign it, add a token).
+        progress: ``"auto"``, True/False, ``"notebook"``, ``"terminal"``, or an EventSink.
+        strict: raise :class:`IncompleteIngestError` at the end when chunks failed.
+        decoders: decoder processes for JSON->Arrow (0: in-process; None: chosen).
 
     Example::
 
@@ -836,14 +1104,131 @@ def ingest(url: str | None = None, **kwargs: Any) -> gpd.GeoDataFrame:
                                collections=["sentinel-2-l2a"], datetime="2024-06",
                                bbox=[5.9, 45.8, 10.5, 47.8], concurrency=16)
     """
-    return Ingestor(url, **kwargs).ingest()
+    return Ingestor(
+        url,
+        collections=collections,
+        matrix=matrix,
+        config=config,
+        source_file=source_file,
+        datetime=datetime,
+        bbox=bbox,
+        intersects=intersects,
+        query=query,
+        filter=filter,
+        filter_lang=filter_lang,
+        ids=ids,
+        sortby=sortby,
+        fields=fields,
+        method=method,
+        concurrency=concurrency,
+        limit=limit,
+        max_items=max_items,
+        retry=retry,
+        headers=headers,
+        modifier=modifier,
+        request_modifier=request_modifier,
+        progress=progress,
+        strict=strict,
+        decoders=decoders,
+    ).ingest()
 
 
-async def aingest(url: str | None = None, **kwargs: Any) -> gpd.GeoDataFrame:
-    """Async twin of :func:`ingest`.
+async def aingest(
+    url: str | None = None,
+    *,
+    collections: Sequence[str] | str | None = None,
+    matrix: Sequence[Mapping[str, Any]] | None = None,
+    config: IngestConfig | Mapping[str, Any] | None = None,
+    source_file: str | None = None,
+    datetime: Any = None,
+    bbox: Any = None,
+    intersects: Any = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    filter_lang: str | None = None,
+    ids: Sequence[str] | str | None = None,
+    sortby: Any = None,
+    fields: Sequence[str] | Mapping[str, Sequence[str]] | str | None = None,
+    method: str | None = None,
+    concurrency: int | Mapping[str, Any] | None = None,
+    limit: int | None = None,
+    max_items: int | None = None,
+    retry: RetryConfig | Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    modifier: Callable[[Any], Any] | None = None,
+    request_modifier: Callable[[Any], Any] | None = None,
+    progress: bool | str | EventSink | None = "auto",
+    strict: bool = False,
+    decoders: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Async twin of :func:`ingest`: ``await Ingestor(url, ...).aingest()``.
+
+    Args:
+        url: the STAC API root (e.g. ``https://planetarycomputer.microsoft.com/api/stac/v1``).
+        collections: collection ids (a list or ``"a,b"``); each is one entry fetched in
+            parallel. Leave it out with ``ids`` to search the whole catalog.
+        matrix: entries ``[{"collection_id": ..., "catalog_url": ...}]`` (several catalogs).
+        config: an :class:`IngestConfig` or its dict; the keywords below override it.
+        source_file: file mode: STAC items from JSON/NDJSON/GeoParquet files (a glob).
+        datetime: an instant, ``"a/b"``, ``"2024-06"``, ``"../b"``, datetimes or a pair.
+        bbox: ``[west, south, east, north]`` (or 6 numbers), or ``"w,s,e,n"``.
+        intersects: a GeoJSON geometry, or any object with ``__geo_interface__``.
+        query: the query-extension object, ``{"eo:cloud_cover": {"lt": 50}}``.
+        filter: CQL2-text (``"eo:cloud_cover < 50"``) or CQL2-JSON (a dict), validated
+            before any request; sent as CQL2-JSON in POST bodies, CQL2-text in GET queries.
+        filter_lang: ``"cql2-text"`` or ``"cql2-json"``: what ``filter`` is written in
+            (default: told by its type).
+        ids: item ids (a list or ``"a,b"``).
+        sortby: ``"-datetime,+id"``, ``["-eo:cloud_cover"]`` or
+            ``[{"field": ..., "direction": "asc"|"desc"}]``. Sent to the server, and the
+            GeoDataFrame / items come back sorted by it (``stream()`` and ``to_parquet()``
+            cannot keep an order: pages arrive in parallel).
+        fields: the fields extension: ``["id", "-assets"]``, ``"id,-assets"`` or
+            ``{"include": [...], "exclude": [...]}``; excluded fields are absent columns
+            (``geometry`` excluded: null geometries). ``id``/``collection`` are always kept.
+        method: ``"GET"`` or ``"POST"``: force that method for searches (default: POST when
+            the landing page advertises it).
+        concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
+        limit: items per page asked of the server (1..10000).
+        max_items: stop after this many items per entry (the result is a sample).
+        retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
+        headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
+            values never reach a log record (stacfetch redacts them during a run).
+        modifier: called with every page (a dict) before its items are kept.
+        request_modifier: called with every ``httpx.Request`` to a catalog's origin
+            (sign it, add a token).
+        progress: ``"auto"``, True/False, ``"notebook"``, ``"terminal"``, or an EventSink.
+        strict: raise :class:`IncompleteIngestError` at the end when chunks failed.
+        decoders: decoder processes for JSON->Arrow (0: in-process; None: chosen).
 
     Example::
 
         gdf = await stacfetch.aingest(url, collections=["c1"])
     """
-    return await Ingestor(url, **kwargs).aingest()
+    return await Ingestor(
+        url,
+        collections=collections,
+        matrix=matrix,
+        config=config,
+        source_file=source_file,
+        datetime=datetime,
+        bbox=bbox,
+        intersects=intersects,
+        query=query,
+        filter=filter,
+        filter_lang=filter_lang,
+        ids=ids,
+        sortby=sortby,
+        fields=fields,
+        method=method,
+        concurrency=concurrency,
+        limit=limit,
+        max_items=max_items,
+        retry=retry,
+        headers=headers,
+        modifier=modifier,
+        request_modifier=request_modifier,
+        progress=progress,
+        strict=strict,
+        decoders=decoders,
+    ).aingest()

@@ -14,7 +14,14 @@ import orjson
 
 from ._types import Chunk
 
-__all__ = ["ApiInfo", "SearchRequest", "build_search_request", "next_request", "page_matched"]
+__all__ = [
+    "ApiInfo",
+    "SearchRequest",
+    "build_search_request",
+    "convert_filter",
+    "next_request",
+    "page_matched",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +76,12 @@ def _get_params(body: Mapping[str, Any]) -> dict[str, str]:
     for key, value in body.items():
         if key in ("bbox", "collections", "ids"):
             params[key] = ",".join(str(v) for v in value)
+        elif key == "fields":
+            params[key] = ",".join(
+                [*value.get("include", []), *("-" + name for name in value.get("exclude", []))]
+            )
+        elif key == "filter" and isinstance(value, str):
+            params[key] = value
         elif key == "sortby":
             params[key] = ",".join(
                 ("-" if s["direction"] == "desc" else "+") + s["field"] for s in value
@@ -80,8 +93,35 @@ def _get_params(body: Mapping[str, Any]) -> dict[str, str]:
     return params
 
 
+def convert_filter(body: dict[str, Any], post: bool) -> None:
+    """Put a body's CQL2 ``filter`` in the form the method needs, in place: CQL2-JSON in a
+    POST body (servers such as pgstac accept nothing else there), CQL2-text in a GET query.
+
+    Example:
+        >>> body = {"filter": "eo:cloud_cover < 10", "filter-lang": "cql2-text"}
+        >>> convert_filter(body, post=True); body["filter"], body["filter-lang"]
+        ({'op': '<', 'args': [{'property': 'eo:cloud_cover'}, 10.0]}, 'cql2-json')
+    """
+    value = body.get("filter")
+    if value is None:
+        return
+    import cql2
+
+    if post and isinstance(value, str):
+        body["filter"] = cql2.parse_text(value).to_json()
+        body["filter-lang"] = "cql2-json"
+    elif not post and isinstance(value, Mapping):
+        body["filter"] = cql2.Expr(dict(value)).to_text()
+        body["filter-lang"] = "cql2-text"
+    else:
+        body["filter-lang"] = "cql2-json" if post else "cql2-text"
+
+
 def build_search_request(api: ApiInfo, chunk: Chunk, limit: int) -> SearchRequest:
     """The first request of a chunk: POST ``/search`` when supported, else GET.
+
+    A ``method`` key in the chunk's filters forces that HTTP method; the CQL2 ``filter`` is
+    converted to what the method needs (:func:`convert_filter`).
 
     Example:
         >>> from stacfetch._types import Entry, Interval
@@ -93,14 +133,18 @@ def build_search_request(api: ApiInfo, chunk: Chunk, limit: int) -> SearchReques
         ('POST', {'bbox': [0, 0, 1, 1], 'collections': ['c1'], 'limit': 100})
     """
     body: dict[str, Any] = dict(chunk.filters)
+    method = body.pop("method", None)
     if chunk.entry.collection_id:
         body["collections"] = [chunk.entry.collection_id]
     param = chunk.interval.to_param()
     if param is not None:
         body["datetime"] = param
     body["limit"] = limit
-    if api.use_post:
-        assert api.search_url is not None
+    post = api.use_post if method is None else method == "POST"
+    convert_filter(body, post and api.search_url is not None)
+    if post:
+        if api.search_url is None:
+            raise ValueError("method 'POST': the catalog has no /search endpoint")
         return SearchRequest("POST", api.search_url, body=body)
     if api.search_url is not None:
         return SearchRequest("GET", api.search_url, params=_get_params(body))

@@ -27,6 +27,9 @@ def test_all_is_sorted_and_complete() -> None:
         "IngestConfig",
         "IngestFilters",
         "WorkflowContext",
+        "SearchRejectedError",
+        "geodataframe_to_items",
+        "geodataframe_to_dicts",
     ):
         assert name in stacfetch.__all__
 
@@ -40,7 +43,20 @@ def test_public_names_have_docstrings_with_an_example(name: str) -> None:
         inspect.isclass(obj)
         and issubclass(obj, BaseException)
         and name
-        not in ("StacfetchError", "ConfigurationError", "SourceError", "StacApiError", "FetchError")
+        not in (
+            "StacfetchError",
+            "ConfigurationError",
+            "SourceError",
+            "StacApiError",
+            "FetchError",
+            "SearchRejectedError",
+        )
     ):
         return  # leaf exceptions: one line says it all
     assert "Example" in doc, f"{name}'s docstring has no example"
+
+
+def test_ingestor_has_pystac_results() -> None:
+    for name in ("items", "items_as_dicts", "item_collection", "aitems", "aitems_as_dicts"):
+        method = getattr(stacfetch.Ingestor, name)
+        assert "Example" in (inspect.getdoc(method) or ""), name
