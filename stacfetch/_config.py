@@ -105,7 +105,7 @@ class ConcurrencyConfig(_Model):
 
 
 class RetryConfig(_Model):
-    """Retry and timeout policy (seed §5).
+    """Retry and timeout policy.
 
     429 answers back off exponentially with jitter, honouring ``Retry-After`` up to
     ``backoff_max``; 5xx, dropped connections, timeouts and invalid JSON are retried
@@ -351,7 +351,7 @@ class IngestFilters(_Model):
 
 
 class IngestConfig(_Model):
-    """The Ingest Module's configuration (seed §3), extended.
+    """The Ingest Module's configuration (catalog, collection, filters, paging), extended.
 
     ``collection_id`` and ``catalog_url`` override what the matrix context provides;
     ``source_file`` switches to file mode. ``limit`` is the page size asked of the server.
@@ -523,7 +523,7 @@ def validate_url(value: Any, field: str = "catalog_url") -> str:
 
 
 class WorkflowContext(_Model):
-    """What the matrix strategy injects into a module (seed §4): ``data`` holds the target.
+    """What a workflow's matrix strategy injects into a module: ``data`` holds the target.
 
     Example:
         >>> ctx = WorkflowContext(data={"collection_id": "landsat-c2-l2",

@@ -1,7 +1,7 @@
 """The FailureCollector: what a run could not get, one record per failed chunk.
 
-Seed §5: a failed chunk is "logged to FailureCollector but should not crash the entire
-pipeline". Records are also logged through the standard :mod:`logging` module
+A failed chunk is recorded here and the rest of the run goes on: one failure never
+crashes the pipeline. Records are also logged through the standard :mod:`logging` module
 (logger ``stacfetch``) at WARNING level; requests in records are already redacted.
 """
 

@@ -1,6 +1,6 @@
 """The only place httpx lives: the client, retries with backoff, shared rate limits, redaction.
 
-Retry policy (seed §5):
+Retry policy:
 
 - 429, and 403 carrying throttling hints: back off exponentially with jitter, honouring
   ``Retry-After`` (seconds or HTTP date) up to ``backoff_max``; every worker on that host slows

@@ -213,7 +213,7 @@ class Ingestor:
                 the landing page advertises it).
             concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
             limit: items per page asked of the server (1..10000).
-            max_items: stop after this many items per entry (the result is a sample).
+            max_items: the first N items per entry in the server's order (paged, not split).
             retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
             headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
                 values never reach a log record (stacfetch redacts them during a run).
@@ -1086,7 +1086,7 @@ def ingest(
             the landing page advertises it).
         concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
         limit: items per page asked of the server (1..10000).
-        max_items: stop after this many items per entry (the result is a sample).
+        max_items: the first N items per entry in the server's order (paged, not split).
         retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
         headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
             values never reach a log record (stacfetch redacts them during a run).
@@ -1190,7 +1190,7 @@ async def aingest(
             the landing page advertises it).
         concurrency: parallel requests per entry (int) or ``{"workers", "chunk_size"}``.
         limit: items per page asked of the server (1..10000).
-        max_items: stop after this many items per entry (the result is a sample).
+        max_items: the first N items per entry in the server's order (paged, not split).
         retry: a :class:`RetryConfig` or its dict (retries, backoff, timeouts).
         headers: HTTP headers for the catalogs' own origins (e.g. ``Authorization``); their
             values never reach a log record (stacfetch redacts them during a run).

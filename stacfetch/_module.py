@@ -52,7 +52,7 @@ class IngestModule:
         """The Ingestor of the last ``fetch`` (its ``failures`` hold what failed)."""
 
     def target(self, context: WorkflowContext | Mapping[str, Any] | None = None) -> Entry:
-        """Resolve the target: config first, then ``context.data`` (seed §2.1)."""
+        """Resolve the target: the config first, then ``context.data``."""
         data: Mapping[str, Any] = {}
         if isinstance(context, WorkflowContext):
             data = context.data
@@ -101,7 +101,7 @@ class IngestModule:
 
 
 class RequestSplitter:
-    """Plans the chunks of a search from its datetime range (seed §2.1, pure, no IO).
+    """Plans the chunks of a search from its datetime range (pure, no IO).
 
     Without a collection extent, open ends stay open chunks; the engine refines chunks with
     counts and with the datetime of items as they arrive.
