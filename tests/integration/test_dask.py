@@ -191,9 +191,10 @@ def test_throttling_pauses_every_worker(
     throttles = [r.at for r in records if r.outcome == "throttle"]
     assert throttles, proxy.counters
     # after a 429 with Retry-After: 1, no worker starts a request until the pause is over
-    # (0.4 s of slack: tasks re-read the shared pause board every 0.25 s)
+    # (0.5 s of slack: tasks re-read the shared pause board every 0.25 s, and a task that
+    # starts meanwhile reads it before its first request; 0.42 s was seen on a loaded machine)
     for t in throttles:
-        during = [r for r in records if t + 0.4 < r.at < t + 0.9]
+        during = [r for r in records if t + 0.5 < r.at < t + 0.9]
         assert not during, (t, during[:3])
 
 
