@@ -453,11 +453,11 @@ def _current_rss_mb() -> float:
 
 def _converter(name: str) -> Callable[[list[dict[str, Any]]], Any]:
     if name == "arrow":
-        from stacfetch._arrow import items_to_arrow
+        from stacfetch._formats.arrow import items_to_arrow
 
         return items_to_arrow
     if name == "gdf":
-        from stacfetch._tables import items_to_geodataframe
+        from stacfetch._formats.tables import items_to_geodataframe
 
         return items_to_geodataframe
     if name == "sg":
@@ -490,8 +490,8 @@ def _child(name: str, n: int) -> dict[str, Any]:
 
 
 def _child_stream(n: int) -> dict[str, Any]:
-    from stacfetch._arrow import items_to_arrow
-    from stacfetch._geoparquet import GeoParquetWriter, read_arrow
+    from stacfetch._formats.arrow import items_to_arrow
+    from stacfetch._formats.geoparquet import GeoParquetWriter, read_arrow
 
     items_to_arrow(make_items(5))
     directory = tempfile.mkdtemp(prefix="bench-stream-")

@@ -86,7 +86,7 @@ def main() -> int:
     from distributed import Client, LocalCluster
 
     import stacfetch
-    from stacfetch._dask import dask_to_parquet
+    from stacfetch._dask.driver import dask_to_parquet
 
     work = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     times: dict[str, list[float]] = {"single": [], "dask": []}

@@ -18,7 +18,7 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
   raw-N         the ceiling: httpx, the datetime range cut into N equal parts fetched in
                 parallel, each following ``next`` links exactly; orjson-parsed only to find
                 the next link and count the items; the collector setting stacfetch uses
-                during runs (``stacfetch._gc``), so that it stays a ceiling
+                during runs (``stacfetch._engine.gc``), so that it stays a ceiling
   ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame (with
                 its default decoder processes: one per core, at most 4)
   stream-N      ``async for item in stacfetch.Ingestor(..., concurrency=N).stream()``
@@ -159,7 +159,7 @@ def serve(
         return
     port = _free_port()
     if regime == "remote":
-        cmd = [sys.executable, "-m", "stacfetch._server", "serve", "--ndjson", str(ndjson)]
+        cmd = [sys.executable, "-m", "stacfetch._testing.server", "serve", "--ndjson", str(ndjson)]
         cmd += ["--port", str(port), "--page-delay", str(args.page_delay)]
         cmd += ["--item-delay", str(args.item_delay), "--max-concurrent", str(args.max_concurrent)]
     elif regime == "rustac":
@@ -242,7 +242,8 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
 
     import httpx
 
-    # the same collector setting as stacfetch's runs (stacfetch._gc), so the ceiling stays one
+    # the same collector setting as stacfetch's runs (stacfetch._engine.gc), so the ceiling stays
+    # one
     gc.set_threshold(400_000, *gc.get_threshold()[1:])
 
     lo, hi = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in spec["datetime"].split("/"))
@@ -330,7 +331,7 @@ def _warm_imports(name: str) -> None:
         import pystac_client  # noqa: F401
 
         import stacfetch
-        import stacfetch._tables  # noqa: F401
+        import stacfetch._formats.tables  # noqa: F401
     import httpx  # noqa: F401
 
 

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stacfetch._server import StacServer  # noqa: E402
+from stacfetch._testing.server import StacServer  # noqa: E402
 from tests.support.shapes import SHAPES, make_shape  # noqa: E402
 
 CHILD = """

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from ._config import ConcurrencyConfig, IngestConfig, IngestFilters, RetryConfig, WorkflowContext
-from ._dask import read_dask_geodataframe
-from ._datetimes import parse_datetime
-from ._errors import (
+from ._dask.driver import read_dask_geodataframe
+from ._display.summary import RunSummary
+from ._formats.geoparquet import read_geoparquet, read_items
+from ._formats.results import geodataframe_to_dicts, geodataframe_to_items
+from ._ingest_module import IngestModule, RequestSplitter, temporal_split_search
+from ._ingestor import Ingestor, aingest, ingest
+from ._model.config import ConcurrencyConfig, IngestConfig, RetryConfig, WorkflowContext
+from ._model.datetimes import parse_datetime
+from ._model.errors import (
     CollectionNotFoundError,
     ConfigurationError,
     FetchError,
@@ -16,14 +21,10 @@ from ._errors import (
     StacApiError,
     StacfetchError,
 )
-from ._events import FailureRecord
-from ._failures import FailureCollector
-from ._geoparquet import read_geoparquet, read_items
-from ._ingestor import Ingestor, aingest, ingest
-from ._module import IngestModule, RequestSplitter, temporal_split_search
-from ._results import geodataframe_to_dicts, geodataframe_to_items
-from ._summary import RunSummary
-from ._types import Chunk, Entry, Interval
+from ._model.events import FailureRecord
+from ._model.failures import FailureCollector
+from ._model.filters import IngestFilters
+from ._model.types import Chunk, Entry, Interval
 
 __version__ = "0.1.0"
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import ConfigurationError, IncompleteIngestError, StacfetchError
+from ._model.errors import ConfigurationError, IncompleteIngestError, StacfetchError
 
 __all__ = ["build_parser", "describe_frame", "describe_output", "main"]
 
@@ -426,7 +426,7 @@ def _execute(
     dask: str | None = None,
 ) -> int:
     """Run ``ing`` to GeoParquet (``output``) or a GeoDataFrame; print the summaries."""
-    from ._terminal import format_summary
+    from ._display.terminal import format_summary
 
     path: Any = None
     frame: Any = None
@@ -566,9 +566,15 @@ DEMO_WORKFLOW: dict[str, Any] = {
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._datetimes import parse_instant
-    from ._demo import DEMO_COLLECTIONS, demo_items, demo_server, first_attempts, within_window
     from ._ingestor import Ingestor
+    from ._model.datetimes import parse_instant
+    from ._testing.demo import (
+        DEMO_COLLECTIONS,
+        demo_items,
+        demo_server,
+        first_attempts,
+        within_window,
+    )
     from ._workflow import load_workflow
 
     if args.items is not None and args.items < 1:

@@ -16,10 +16,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mappin
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._config import IngestConfig, RetryConfig, validate_url
-from ._decoder import DecoderPool, default_decoders
-from ._errors import ConfigurationError, IncompleteIngestError
-from ._events import (
+from ._engine.decoder import DecoderPool, default_decoders
+from ._engine.fetch import ChunkEnd, EntryTask, FetchEngine, Output, Page, PlanReady
+from ._engine.gc import gc_relaxed
+from ._engine.http import HttpSession, origin_of
+from ._engine.logsafe import redacting_logs
+from ._engine.preflight import catalog_ids_stream, discover, needs_probe, probe
+from ._model.config import IngestConfig, RetryConfig
+from ._model.errors import ConfigurationError, IncompleteIngestError
+from ._model.events import (
     ChunkDone,
     ChunkSpan,
     ChunksPlanned,
@@ -28,25 +33,21 @@ from ._events import (
     EntryStarted,
     EventSink,
     PageFetched,
-    ProgressTracker,
     RunDone,
     fanout,
 )
-from ._failures import FailureCollector
-from ._fetch import ChunkEnd, EntryTask, FetchEngine, Output, Page, PlanReady
-from ._gc import gc_relaxed
-from ._http import HttpSession, origin_of
-from ._logsafe import redacting_logs
-from ._preflight import catalog_ids_stream, discover, needs_probe, probe
-from ._runner import run_sync
-from ._types import Chunk, Entry, Interval
+from ._model.failures import FailureCollector
+from ._model.progress import ProgressTracker
+from ._model.types import Chunk, Entry, Interval
+from ._model.validation import validate_url
+from ._run.sync import run_sync
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import pyarrow as pa
     import pystac
 
-    from ._summary import RunSummary
+    from ._display.summary import RunSummary
 
 __all__ = ["Ingestor", "aingest", "ingest"]
 
@@ -285,7 +286,7 @@ class Ingestor:
         self._catalogs: dict[str, Any] = {}
         self._ran = False
         if progress not in (None, False, True, "auto") and not isinstance(progress, EventSink):
-            from ._progress import check_progress
+            from ._display.auto import check_progress
 
             check_progress(progress)
 
@@ -329,7 +330,7 @@ class Ingestor:
             >>> ing.summary.state
             'not started'
         """
-        from ._summary import RunSummary
+        from ._display.summary import RunSummary
 
         return RunSummary.of(self.tracker, self.failures)
 
@@ -337,7 +338,7 @@ class Ingestor:
         """The Ingestor in Jupyter: its entries, filters, run state and counts."""
         import html
 
-        from ._summary import RunSummary
+        from ._display.summary import RunSummary
 
         summary = RunSummary.of(self.tracker, self.failures)
         failed = {r.entry_key for r in self.failures}
@@ -384,7 +385,7 @@ class Ingestor:
     def _check_sources(self) -> None:
         sources = [e.source_file for e in self.entries if e.source_file]
         if sources:
-            from ._sources import resolve_source
+            from ._formats.sources import resolve_source
 
             for pattern in sources:
                 resolve_source(pattern)
@@ -395,7 +396,7 @@ class Ingestor:
         Jupyter, so widget updates from the runner thread reach the right cell)."""
         if self.progress in (None, False):
             return None
-        from ._progress import make_progress
+        from ._display.auto import make_progress
 
         return make_progress(
             self.progress, on_retry=self._retry_from_widget, failures=self.failures
@@ -416,7 +417,7 @@ class Ingestor:
 
             ing.failure_table()
         """
-        from ._notebook import FailureTableWidget
+        from ._display.notebook import FailureTableWidget
 
         return FailureTableWidget(self.failures, on_retry=self._retry_from_widget)
 
@@ -429,7 +430,7 @@ class Ingestor:
         chunk_size: int | None = None,
     ) -> AsyncIterator[Output]:
         """Pages and chunk ends of every entry; ``arrow``: pages carry Arrow tables when
-        decoder processes are on (see :mod:`stacfetch._decoder`)."""
+        decoder processes are on (see :mod:`stacfetch._engine.decoder`)."""
         api = [t for t in tasks if t.entry.source_file is None]
         files = [t for t in tasks if t.entry.source_file is not None]
         # the engine decides whether to start it (not with a page modifier, nor for small runs)
@@ -520,7 +521,7 @@ class Ingestor:
         )
 
     async def _file_stream(self, task: EntryTask, sink: EventSink) -> AsyncIterator[Output]:
-        from ._sources import aiter_source_pages
+        from ._formats.sources import aiter_source_pages
 
         entry = task.entry
         assert entry.source_file is not None
@@ -588,7 +589,7 @@ class Ingestor:
 
     # -- GeoDataFrame results ----------------------------------------------------------------
     async def _collect(self, tasks: list[EntryTask], renderer: Any) -> None:
-        from ._tables import items_to_arrow
+        from ._formats.tables import items_to_arrow
 
         self._ran = True
         sink = self._sink(renderer)
@@ -636,8 +637,8 @@ class Ingestor:
             )
 
     def _result(self) -> gpd.GeoDataFrame:
-        from ._results import sort_frame
-        from ._tables import arrow_to_geodataframe, concat_tables
+        from ._formats.results import sort_frame
+        from ._formats.tables import arrow_to_geodataframe, concat_tables
 
         tables = [t for key in self._tables for t in self._tables[key]]
         frame = arrow_to_geodataframe(concat_tables(tables))
@@ -646,9 +647,9 @@ class Ingestor:
 
     # -- results for the pystac world --------------------------------------------------------
     def _item_dicts(self) -> list[dict[str, Any]]:
-        from ._results import coerce_integers, sort_items
-        from ._sources import table_to_items
-        from ._tables import concat_tables
+        from ._formats.results import coerce_integers, sort_items
+        from ._formats.sources import table_to_items
+        from ._formats.tables import concat_tables
 
         tables = [t for key in self._tables for t in self._tables[key]]
         items = [coerce_integers(item) for item in table_to_items(concat_tables(tables))]
@@ -693,7 +694,7 @@ class Ingestor:
                              datetime="2024-06").items()
             xx = odc.stac.load(items, bands=["B04"], chunks={})
         """
-        from ._results import to_pystac_items
+        from ._formats.results import to_pystac_items
 
         return to_pystac_items(self.items_as_dicts())
 
@@ -704,7 +705,7 @@ class Ingestor:
 
             items = await Ingestor(url, collections=["c1"]).aitems()
         """
-        from ._results import to_pystac_items
+        from ._formats.results import to_pystac_items
 
         return to_pystac_items(await self.aitems_as_dicts())
 
@@ -735,7 +736,7 @@ class Ingestor:
     @property
     def frames(self) -> dict[str, gpd.GeoDataFrame]:
         """Per-entry GeoDataFrames of what has been fetched so far, keyed by entry label."""
-        from ._tables import arrow_to_geodataframe, concat_tables
+        from ._formats.tables import arrow_to_geodataframe, concat_tables
 
         return {
             e.label: arrow_to_geodataframe(concat_tables(self._tables[e.key])) for e in self.entries
@@ -832,7 +833,7 @@ class Ingestor:
         """
         renderer = self._make_renderer()
         if client is not None:
-            from ._dask import dask_to_parquet
+            from ._dask.driver import dask_to_parquet
 
             with redacting_logs(self.headers):
                 return run_sync(
@@ -857,7 +858,7 @@ class Ingestor:
     ) -> Path:
         """Async twin of :meth:`to_parquet`."""
         if client is not None:
-            from ._dask import dask_to_parquet
+            from ._dask.driver import dask_to_parquet
 
             return await dask_to_parquet(
                 self,
@@ -884,9 +885,9 @@ class Ingestor:
 
         import pyarrow.parquet as pq
 
-        from ._geoparquet import unify_parts, write_part
-        from ._resume import Manifest
-        from ._tables import concat_tables, items_to_arrow
+        from ._formats.geoparquet import unify_parts, write_part
+        from ._formats.tables import concat_tables, items_to_arrow
+        from ._run.resume import Manifest
 
         manifest = Manifest.open(path, self._signature(), overwrite=overwrite)
         self._new_run()
@@ -967,7 +968,7 @@ class Ingestor:
             self._finish(sink, renderer)
         pending = any(manifest.pending(i) for i in range(len(self.entries)))
         if not pending:
-            from ._dedup import deduplicate_parts
+            from ._formats.part_dedup import deduplicate_parts
 
             # a local run never writes an item twice, but an interrupted Dask run may have
             # left copies that its final pass did not get to remove

@@ -66,8 +66,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._config import ConcurrencyConfig, IngestConfig, IngestFilters, RetryConfig, validate_url
-from ._errors import ConfigurationError
+from ._model.config import ConcurrencyConfig, IngestConfig, RetryConfig
+from ._model.errors import ConfigurationError
+from ._model.filters import IngestFilters
+from ._model.validation import validate_url
 
 __all__ = ["WorkflowSpec", "load_workflow"]
 
@@ -295,7 +297,7 @@ def load_workflow(
         >>> load_workflow({"strategy": {"matrix": []}})
         Traceback (most recent call last):
         ...
-        stacfetch._errors.ConfigurationError: workflow: strategy.matrix: is empty; list at \
+        stacfetch._model.errors.ConfigurationError: workflow: strategy.matrix: is empty; list at \
 least one entry, e.g. [{collection_id: ..., catalog_url: ...}]
     """
     if isinstance(source, Mapping):
@@ -516,7 +518,7 @@ def _check_targets(
 
 
 def _progress(loader: _Loader, value: Any) -> bool | str:
-    from ._progress import check_progress
+    from ._display.auto import check_progress
 
     if value is None:
         return False

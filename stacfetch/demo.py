@@ -8,6 +8,6 @@ Example:
     True
 """
 
-from stacfetch._demo import DEMO_COLLECTIONS, DemoServer, demo_items, demo_server
+from stacfetch._testing.demo import DEMO_COLLECTIONS, DemoServer, demo_items, demo_server
 
 __all__ = ["DEMO_COLLECTIONS", "DemoServer", "demo_items", "demo_server"]

@@ -611,7 +611,7 @@ def test_run_all(page: Any, lab: Lab, catalog: str, notebook: str) -> None:
 
 RETRY_NOTEBOOK = [
     "import stacfetch\n"
-    "from stacfetch._demo import DEMO_COLLECTIONS, demo_server\n"
+    "from stacfetch._testing.demo import DEMO_COLLECTIONS, demo_server\n"
     "\n"
     'server = demo_server(fail_window=("2023-03-01", "2023-03-31"))\n'
     "ing = stacfetch.Ingestor(\n"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stacfetch._cli import main
-from stacfetch._datetimes import parse_datetime
+from stacfetch._model.datetimes import parse_datetime
 from tests.support.faultproxy import FaultProxy, overlaps
 
 pytestmark = pytest.mark.integration

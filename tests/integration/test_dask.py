@@ -26,13 +26,13 @@ from distributed import Client, LocalCluster, get_task_stream
 
 import stacfetch
 from stacfetch import Ingestor
-from stacfetch._dask import read_dask_geodataframe
-from stacfetch._datetimes import parse_datetime
-from stacfetch._dedup import deduplicate_parts
-from stacfetch._events import ChunkSplit, EntryPlanned, Event, PageFetched
-from stacfetch._geoparquet import write_geoparquet
-from stacfetch._resume import MANIFEST_NAME, Manifest
-from stacfetch._tables import items_to_arrow
+from stacfetch._dask.driver import read_dask_geodataframe
+from stacfetch._formats.geoparquet import write_geoparquet
+from stacfetch._formats.part_dedup import deduplicate_parts
+from stacfetch._formats.tables import items_to_arrow
+from stacfetch._model.datetimes import parse_datetime
+from stacfetch._model.events import ChunkSplit, EntryPlanned, Event, PageFetched
+from stacfetch._run.resume import MANIFEST_NAME, Manifest
 from tests.support.faultproxy import FaultProxy, overlaps
 from tests.support.itemgen import generate_items
 

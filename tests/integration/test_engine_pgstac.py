@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from stacfetch import CollectionNotFoundError, IngestModule, Ingestor, WorkflowContext
-from stacfetch._datetimes import parse_datetime
+from stacfetch._model.datetimes import parse_datetime
 from tests.support.faultproxy import FaultProxy
 from tests.support.pgstac import PgstacServer
 

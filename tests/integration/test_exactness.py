@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 import stacfetch
-from stacfetch._events import ChunkSplit, Event, Notice
-from stacfetch._server import StacServer
+from stacfetch._model.events import ChunkSplit, Event, Notice
+from stacfetch._testing.server import StacServer
 from tests.support.shapes import SHAPES, make_shape
 
 pytestmark = pytest.mark.integration

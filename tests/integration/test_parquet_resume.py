@@ -16,7 +16,7 @@ import pytest
 
 import stacfetch
 from stacfetch import ConfigurationError, Ingestor
-from stacfetch._resume import MANIFEST_NAME
+from stacfetch._run.resume import MANIFEST_NAME
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def test_a_run_killed_halfway_resends_at_most_60_percent(tmp_path: Path) -> None
     a 5,000-item run SIGKILLed halfway, more than 10 s in, keeps most of what it fetched."""
     from datetime import UTC, datetime, timedelta
 
-    from stacfetch._server import StacServer
+    from stacfetch._testing.server import StacServer
     from tests.unit.fakeapi import make_items
 
     items = make_items("a", 5000, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=3))

@@ -20,7 +20,7 @@ from stacfetch import (
     Ingestor,
     NotAStacApiError,
 )
-from stacfetch._datetimes import parse_datetime
+from stacfetch._model.datetimes import parse_datetime
 from tests.support.faultproxy import FaultProxy, RequestInfo, overlaps
 
 pytestmark = pytest.mark.integration

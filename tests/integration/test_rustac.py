@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 import stacfetch
-from stacfetch._events import ChunkSplit, Event
+from stacfetch._model.events import ChunkSplit, Event
 from tests.support.shapes import make_shape
 
 pytestmark = pytest.mark.integration

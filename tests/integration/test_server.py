@@ -1,4 +1,5 @@
-"""``stacfetch._server.StacServer``: same answers as the real pgstac server, paging, knobs."""
+"""``stacfetch._testing.server.StacServer``: same answers as the real pgstac server, paging,
+knobs."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 import stacfetch
-from stacfetch._server import StacServer
+from stacfetch._testing.server import StacServer
 from tests.conftest import SEED
 from tests.support.itemgen import make_collection, write_ndjson
 from tests.support.pgstac import reference_search
@@ -249,7 +250,7 @@ async def test_usable_inside_a_running_loop(seeded_items: Items) -> None:
 def test_command_line_server(seeded_items: Items, tmp_path: Path) -> None:
     path = tmp_path / "items.ndjson"
     write_ndjson(seeded_items["sf-b"], path)
-    args = [sys.executable, "-m", "stacfetch._server", "serve", "--ndjson", str(path)]
+    args = [sys.executable, "-m", "stacfetch._testing.server", "serve", "--ndjson", str(path)]
     proc = subprocess.Popen(
         [*args, "--page-delay", "0.01", "--max-concurrent", "4"],
         stdout=subprocess.PIPE,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from stacfetch._datetimes import parse_instant
+from stacfetch._model.datetimes import parse_instant
 
 ROOT = "https://fake.example.org"
 UTC = timezone.utc

@@ -17,7 +17,7 @@ import pytest
 import stacfetch
 from stacfetch import Ingestor
 from stacfetch._cli import _ingest_kwargs, _join_dash_values, build_parser, describe_frame, main
-from stacfetch._server import StacServer
+from stacfetch._testing.server import StacServer
 
 
 def make_items(collection: str, n: int, month: int = 1) -> list[dict[str, Any]]:
@@ -418,7 +418,7 @@ def test_describe_frame_of_an_empty_result() -> None:
 def test_demo_data_holds_the_awkward_cases() -> None:
     from collections import Counter
 
-    from stacfetch._demo import DEMO_COLLECTIONS, demo_items
+    from stacfetch._testing.demo import DEMO_COLLECTIONS, demo_items
 
     items = demo_items()
     assert 2000 < len(items) < 10000

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from stacfetch import ConfigurationError, parse_datetime
-from stacfetch._datetimes import parse_instant
-from stacfetch._types import Interval, format_instant
+from stacfetch._model.datetimes import parse_instant
+from stacfetch._model.types import Interval, format_instant
 
 UTC = timezone.utc
 

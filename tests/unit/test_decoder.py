@@ -15,13 +15,13 @@ import pyarrow as pa
 import pytest
 
 from stacfetch import ConfigurationError, FailureCollector, Ingestor, RetryConfig
-from stacfetch._arrow import items_to_arrow
-from stacfetch._decoder import DecoderPool, InvalidPageContent, decode_page
-from stacfetch._fetch import Page
-from stacfetch._gc import RUN_THRESHOLD, gc_relaxed
-from stacfetch._http import HttpSession
-from stacfetch._search import SearchRequest
-from stacfetch._server import StacServer
+from stacfetch._engine.decoder import DecoderPool, InvalidPageContent, decode_page
+from stacfetch._engine.fetch import Page
+from stacfetch._engine.gc import RUN_THRESHOLD, gc_relaxed
+from stacfetch._engine.http import HttpSession
+from stacfetch._engine.search import SearchRequest
+from stacfetch._formats.arrow import items_to_arrow
+from stacfetch._testing.server import StacServer
 
 from .fakeapi import ROOT, FakeApi, make_items
 from .test_engine import run
@@ -333,8 +333,8 @@ def test_gc_relaxed_keeps_a_threshold_set_meanwhile() -> None:
 
 
 async def test_decoders_work_from_the_runner_thread_of_a_running_loop() -> None:
-    """In Jupyter the run happens on a fresh loop in a worker thread (stacfetch._runner)."""
-    from stacfetch._runner import run_sync
+    """In Jupyter the run happens on a fresh loop in a worker thread (stacfetch._run.sync)."""
+    from stacfetch._run.sync import run_sync
 
     async def decode_in_pool() -> tuple[int, int]:
         async with DecoderPool(1) as pool:
@@ -353,7 +353,7 @@ def test_to_parquet_through_decoder_processes_writes_each_item_once(
 ) -> None:
     """Above DECODER_MIN_ITEMS the decoders start; parts are cut from their Arrow tables."""
     from stacfetch import read_geoparquet
-    from stacfetch._fetch import DECODER_MIN_ITEMS
+    from stacfetch._engine.fetch import DECODER_MIN_ITEMS
 
     away: list[int] = []
     close = DecoderPool.aclose

@@ -11,19 +11,13 @@ import httpx
 import pytest
 
 from stacfetch import FailureCollector, IngestFilters, RetryConfig
-from stacfetch._events import (
-    ChunkDone,
-    ChunkSplit,
-    EntryPlanned,
-    Event,
-    ProgressTracker,
-    fanout,
-)
-from stacfetch._fetch import ChunkEnd, EntryTask, FetchEngine, Page
-from stacfetch._http import HttpSession, origin_of
-from stacfetch._plan import plan_chunks
-from stacfetch._search import ApiInfo
-from stacfetch._types import Chunk, Entry, Interval
+from stacfetch._engine.fetch import ChunkEnd, EntryTask, FetchEngine, Page
+from stacfetch._engine.http import HttpSession, origin_of
+from stacfetch._engine.plan import plan_chunks
+from stacfetch._engine.search import ApiInfo
+from stacfetch._model.events import ChunkDone, ChunkSplit, EntryPlanned, Event, fanout
+from stacfetch._model.progress import ProgressTracker
+from stacfetch._model.types import Chunk, Entry, Interval
 
 from .fakeapi import ROOT, FakeApi, make_items
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from stacfetch import FetchError, RetryConfig
-from stacfetch._http import (
+from stacfetch._engine.http import (
     AdaptiveLimiter,
     HttpSession,
     describe,
@@ -20,7 +20,7 @@ from stacfetch._http import (
     redact_body,
     redact_url,
 )
-from stacfetch._search import SearchRequest
+from stacfetch._engine.search import SearchRequest
 
 FAST = RetryConfig(max_retries=3, backoff_base=0.001, backoff_max=0.05)
 REQ = SearchRequest("POST", "https://api.example.org/search", body={"limit": 1})

@@ -22,8 +22,8 @@ import pytest
 
 import stacfetch
 from stacfetch import Ingestor, read_geoparquet, read_items
-from stacfetch._arrow import TIMESTAMP_COLUMNS
-from stacfetch._resume import MANIFEST_NAME
+from stacfetch._formats.arrow import TIMESTAMP_COLUMNS
+from stacfetch._run.resume import MANIFEST_NAME
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))
@@ -173,7 +173,7 @@ def _rustac_readable(table: pa.Table) -> bool:
 
 
 def _geojson(table: pa.Table) -> list[str]:
-    from stacfetch._wkb import wkb_to_geojson
+    from stacfetch._formats.wkb import wkb_to_geojson
 
     return [json.dumps(wkb_to_geojson(w)) for w in table.column("geometry").to_pylist()]
 

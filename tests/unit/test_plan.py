@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stacfetch._plan import (
+from stacfetch._engine.plan import (
     choose_chunk_target,
     page_direction,
     plan_chunks,
@@ -17,7 +17,7 @@ from stacfetch._plan import (
     split_interval,
     split_remainder,
 )
-from stacfetch._types import Entry, Interval
+from stacfetch._model.types import Entry, Interval
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,9 +11,18 @@ from typing import Any
 
 import pytest
 
-from stacfetch import _progress
-from stacfetch._errors import ConfigurationError
-from stacfetch._events import (
+from stacfetch._display import auto as _progress
+from stacfetch._display.auto import (
+    ProgressRenderer,
+    ThrottledRenderer,
+    describe_entry,
+    format_duration,
+    make_progress,
+)
+from stacfetch._display.notebook import FailureTableWidget, NotebookProgress
+from stacfetch._display.terminal import TerminalProgress, format_summary
+from stacfetch._model.errors import ConfigurationError
+from stacfetch._model.events import (
     ChunkDone,
     ChunkFailed,
     ChunkSplit,
@@ -23,20 +32,11 @@ from stacfetch._events import (
     Event,
     FailureRecord,
     PageFetched,
-    ProgressTracker,
     Retrying,
     RunDone,
 )
-from stacfetch._failures import FailureCollector
-from stacfetch._notebook import FailureTableWidget, NotebookProgress
-from stacfetch._progress import (
-    ProgressRenderer,
-    ThrottledRenderer,
-    describe_entry,
-    format_duration,
-    make_progress,
-)
-from stacfetch._terminal import TerminalProgress, format_summary
+from stacfetch._model.failures import FailureCollector
+from stacfetch._model.progress import ProgressTracker
 
 S2 = "https://stac.example#sentinel-2-l2a"
 LS = "https://stac.example#landsat"

@@ -17,12 +17,12 @@ import pytest
 
 import stacfetch
 from stacfetch import ConfigurationError, IngestFilters, Ingestor, SearchRejectedError
-from stacfetch._logsafe import SecretFilter, redact_text, redacting_logs
-from stacfetch._results import geodataframe_to_dicts, sort_frame, sort_items, sort_order
-from stacfetch._search import ApiInfo, build_search_request
-from stacfetch._server import StacServer
-from stacfetch._tables import items_to_geodataframe
-from stacfetch._types import Chunk, Entry, Interval
+from stacfetch._engine.logsafe import SecretFilter, redact_text, redacting_logs
+from stacfetch._engine.search import ApiInfo, build_search_request
+from stacfetch._formats.results import geodataframe_to_dicts, sort_frame, sort_items, sort_order
+from stacfetch._formats.tables import items_to_geodataframe
+from stacfetch._model.types import Chunk, Entry, Interval
+from stacfetch._testing.server import StacServer
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 API = ApiInfo("https://x", "https://x/search", ("GET", "POST"))
@@ -345,8 +345,8 @@ def test_odc_stac_and_stackstac_build_lazy_arrays_offline(mixed_frame: Any, tmp_
     import pystac
     import stackstac
 
-    from stacfetch._geoparquet import write_geoparquet
-    from stacfetch._tables import items_to_arrow
+    from stacfetch._formats.geoparquet import write_geoparquet
+    from stacfetch._formats.tables import items_to_arrow
 
     # the negative control: a float proj:epsg is what breaks odc-stac
     raw = _real("planetary-computer__sentinel-2-l2a__2.json")[0]

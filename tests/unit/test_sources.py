@@ -1,4 +1,4 @@
-"""File mode (stacfetch._sources): items from Parquet, JSON and ndjson files."""
+"""File mode (stacfetch._formats.sources): items from Parquet, JSON and ndjson files."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stacfetch._arrow import TIMESTAMP_COLUMNS, items_to_arrow
-from stacfetch._errors import ConfigurationError, SourceError
-from stacfetch._geoparquet import GeoParquetWriter, write_geoparquet
-from stacfetch._sources import aiter_source_pages, iter_source_pages, resolve_source
+from stacfetch._formats.arrow import TIMESTAMP_COLUMNS, items_to_arrow
+from stacfetch._formats.geoparquet import GeoParquetWriter, write_geoparquet
+from stacfetch._formats.sources import aiter_source_pages, iter_source_pages, resolve_source
+from stacfetch._model.errors import ConfigurationError, SourceError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))
@@ -231,7 +231,7 @@ def test_unreadable_and_non_stac_parquet(tmp_path: Path, monkeypatch: pytest.Mon
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("stacfetch._sources.open", refuse, raising=False)
+    monkeypatch.setattr("stacfetch._formats.sources.open", refuse, raising=False)
     with pytest.raises(SourceError, match=r"cannot read .*locked\.ndjson: Permission denied"):
         read_all(locked)
 

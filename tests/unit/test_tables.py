@@ -1,4 +1,4 @@
-"""Items -> Arrow -> GeoDataFrame / GeoParquet (stacfetch._arrow, stacfetch._tables)."""
+"""Items -> Arrow -> GeoDataFrame / GeoParquet (``_formats.arrow``, ``_formats.tables``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacfetch._arrow import (
+from stacfetch._formats.arrow import (
     ENCODING,
     INVALID_GEOMETRY,
     JSON,
@@ -25,10 +25,15 @@ from stacfetch._arrow import (
     items_to_arrow,
     to_timestamps,
 )
-from stacfetch._geoparquet import GeoParquetWriter, read_arrow, read_geoparquet, write_geoparquet
-from stacfetch._sources import table_to_items
-from stacfetch._tables import arrow_to_geodataframe, concat_tables, items_to_geodataframe
-from stacfetch._wkb import geojson_to_wkb, wkb_to_geojson
+from stacfetch._formats.geoparquet import (
+    GeoParquetWriter,
+    read_arrow,
+    read_geoparquet,
+    write_geoparquet,
+)
+from stacfetch._formats.sources import table_to_items
+from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables, items_to_geodataframe
+from stacfetch._formats.wkb import geojson_to_wkb, wkb_to_geojson
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))

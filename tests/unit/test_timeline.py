@@ -10,7 +10,11 @@ import pytest
 
 import stacfetch
 from stacfetch import Chunk, Entry, Interval
-from stacfetch._events import (
+from stacfetch._display.notebook import NotebookProgress, failure_table_html
+from stacfetch._display.summary import RunSummary
+from stacfetch._display.terminal import format_summary
+from stacfetch._display.timeline import parse_interval, timeline_html, timeline_svg, timeline_text
+from stacfetch._model.events import (
     ChunkDone,
     ChunkFailed,
     ChunkSpan,
@@ -23,13 +27,9 @@ from stacfetch._events import (
     Event,
     FailureRecord,
     PageFetched,
-    ProgressTracker,
     Retrying,
 )
-from stacfetch._notebook import NotebookProgress, failure_table_html
-from stacfetch._summary import RunSummary
-from stacfetch._terminal import format_summary
-from stacfetch._timeline import parse_interval, timeline_html, timeline_svg, timeline_text
+from stacfetch._model.progress import ProgressTracker
 
 KEY = "https://stac.example#c"
 JAN = "2024-01-01T00:00:00Z/2024-02-01T00:00:00Z"
@@ -263,7 +263,7 @@ def test_notebook_rows_draw_the_timeline_only_when_a_chunk_changed() -> None:
 
 
 def test_many_chunks_redraw_less_often() -> None:
-    from stacfetch._notebook import timeline_interval
+    from stacfetch._display.notebook import timeline_interval
 
     assert timeline_interval(1) == timeline_interval(200) == 0.1
     assert timeline_interval(4000) == 2.0
@@ -301,7 +301,7 @@ def test_empty_summary_says_the_search_matched_nothing() -> None:
 
 @pytest.fixture
 def demo() -> Iterator[Any]:
-    from stacfetch._demo import demo_server
+    from stacfetch._testing.demo import demo_server
 
     server = demo_server(fail_window=("2023-03-01", "2023-03-31"))
     try:
@@ -311,7 +311,7 @@ def demo() -> Iterator[Any]:
 
 
 def test_a_real_run_paints_the_failed_chunks_red(demo: Any) -> None:
-    from stacfetch._demo import DEMO_COLLECTIONS
+    from stacfetch._testing.demo import DEMO_COLLECTIONS
 
     ing = stacfetch.Ingestor(
         demo.url,

@@ -1,0 +1,245 @@
+"""Pure chunk planning: interval maths, contiguous splits, remainders. No IO here.
+
+Rules that keep results exact:
+
+- Chunks are contiguous and share their boundaries: ``a/b`` then ``b/c``. Real servers treat
+  intervals as closed, so an item stamped exactly ``b`` comes back twice and is deduplicated by
+  (collection, id); no item falls in a gap (never ``23:59:59`` ends).
+- Open ends are not guessed away: the part of a search outside the collection's temporal extent
+  becomes an open chunk (``../e0`` or ``e1/..``), so a stale extent cannot lose items.
+- A remainder split (``split_remainder``) only narrows an interval when the sort order of the
+  page proves that every item left lies inside the narrowed interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .._model.datetimes import parse_instant
+from .._model.errors import ConfigurationError
+from .._model.types import Chunk, Entry, Interval
+
+__all__ = [
+    "choose_chunk_target",
+    "item_sort_bounds",
+    "page_direction",
+    "plan_chunks",
+    "resolve_bounds",
+    "split_interval",
+    "split_remainder",
+]
+
+_MICRO = timedelta(microseconds=1)
+Direction = Literal["asc", "desc"]
+
+
+def split_interval(interval: Interval, n: int) -> list[Interval]:
+    """Split a bounded interval into at most ``n`` contiguous pieces sharing their boundaries.
+
+    Pieces are as equal as microsecond resolution allows; an instant stays one piece.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> iv = Interval(datetime(2024, 1, 1, tzinfo=timezone.utc),
+        ...               datetime(2024, 1, 3, tzinfo=timezone.utc))
+        >>> [p.to_param() for p in split_interval(iv, 2)]
+        ['2024-01-01T00:00:00Z/2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z/2024-01-03T00:00:00Z']
+    """
+    if n < 1:
+        raise ConfigurationError(f"n: must be >= 1, got {n}")
+    if interval.start is None or interval.end is None:
+        raise ValueError("only a bounded interval can be split")
+    start, end = interval.start, interval.end
+    width_us = (end - start) // _MICRO
+    n = max(1, min(n, width_us))
+    if n == 1:
+        return [interval]
+    cuts = [start + timedelta(microseconds=width_us * i // n) for i in range(n + 1)]
+    cuts[-1] = end
+    return [Interval(a, b) for a, b in itertools.pairwise(cuts) if a < b]
+
+
+def resolve_bounds(
+    interval: Interval | None,
+    extent_start: datetime | None,
+    extent_end: datetime | None,
+    now: datetime,
+) -> tuple[Interval | None, Interval | None, Interval | None]:
+    """Resolve open or missing ends against the collection's temporal extent.
+
+    Returns ``(head, body, tail)``: ``body`` is the bounded, splittable part (or None),
+    ``head``/``tail`` are open chunks covering what lies before/after it. Together they cover
+    exactly the requested interval.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> utc = timezone.utc
+        >>> head, body, tail = resolve_bounds(None, datetime(2020, 1, 1, tzinfo=utc), None,
+        ...                                   now=datetime(2024, 1, 1, tzinfo=utc))
+        >>> head.to_param(), tail.to_param()
+        ('../2020-01-01T00:00:00Z', '2024-01-01T00:00:00Z/..')
+        >>> body.to_param()
+        '2020-01-01T00:00:00Z/2024-01-01T00:00:00Z'
+    """
+    req_start = interval.start if interval else None
+    req_end = interval.end if interval else None
+    start, head = req_start, None
+    if start is None and extent_start is not None:
+        start = extent_start
+    end, tail = req_end, None
+    if end is None:
+        end = extent_end if extent_end is not None else now
+        if start is not None and end <= start:
+            return None, None, Interval(start, None)
+    if start is None:
+        return None, Interval(None, end), (Interval(end, None) if req_end is None else None)
+    if end < start:  # requested end lies before the extent starts
+        return Interval(req_start, end), None, None
+    if req_start is None:
+        head = Interval(None, start)
+    if req_end is None:
+        tail = Interval(end, None)
+    return head, Interval(start, end), tail
+
+
+def plan_chunks(
+    entry: Entry,
+    interval: Interval | None,
+    filters: Mapping[str, Any],
+    n: int,
+    *,
+    extent: tuple[datetime | None, datetime | None] = (None, None),
+    now: datetime,
+) -> list[Chunk]:
+    """Plan the initial chunks of one entry: open head/tail plus ``n`` pieces of the body.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> utc = timezone.utc
+        >>> iv = Interval(datetime(2024, 1, 1, tzinfo=utc), datetime(2024, 1, 5, tzinfo=utc))
+        >>> chunks = plan_chunks(Entry("u", "c"), iv, {}, 4, now=datetime(2025, 1, 1, tzinfo=utc))
+        >>> len(chunks), chunks[0].interval.start == iv.start, chunks[-1].interval.end == iv.end
+        (4, True, True)
+    """
+    if interval is not None and interval.is_instant:
+        return [Chunk.make(entry, interval, filters)]
+    head, body, tail = resolve_bounds(interval, extent[0], extent[1], now)
+    pieces: list[Interval] = []
+    if head is not None:
+        pieces.append(head)
+    if body is not None:
+        pieces.extend(split_interval(body, n) if body.is_bounded else [body])
+    if tail is not None:
+        pieces.append(tail)
+    return [Chunk.make(entry, piece, filters) for piece in pieces]
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_instant(value)
+    except ConfigurationError:
+        return None
+
+
+def item_sort_bounds(item: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    """The lowest and highest plausible sort key of an item (``datetime``, ``start_datetime``).
+
+    Servers sort by ``datetime`` or, for range items, by ``start_datetime``; using both
+    bounds keeps remainder splits conservative whichever the server uses.
+
+    Example:
+        >>> lo, hi = item_sort_bounds({"properties": {"datetime": None,
+        ...     "start_datetime": "2020-01-01T00:00:00Z", "end_datetime": "2020-12-31T00:00:00Z"}})
+        >>> lo == hi, lo.year
+        (True, 2020)
+    """
+    props = item.get("properties")
+    if not isinstance(props, Mapping):
+        return None
+    keys = [k for k in (_parse(props.get("datetime")), _parse(props.get("start_datetime"))) if k]
+    if not keys:
+        return None
+    return min(keys), max(keys)
+
+
+def page_direction(features: Sequence[Mapping[str, Any]]) -> Direction | None:
+    """Whether a page is sorted by datetime descending or ascending (None: neither, or unclear).
+
+    Example:
+        >>> f = lambda d: {"properties": {"datetime": d}}
+        >>> page_direction([f("2024-02-01T00:00:00Z"), f("2024-01-01T00:00:00Z")])
+        'desc'
+    """
+    bounds = [item_sort_bounds(f) for f in features]
+    if len(bounds) < 2 or any(b is None for b in bounds):
+        return None
+    lows = [b[0] for b in bounds if b is not None]
+    if lows[0] == lows[-1]:
+        return None
+    if all(x >= y for x, y in itertools.pairwise(lows)):
+        return "desc"
+    if all(x <= y for x, y in itertools.pairwise(lows)):
+        return "asc"
+    return None
+
+
+def split_remainder(
+    interval: Interval,
+    features: Sequence[Mapping[str, Any]],
+    pieces: int,
+    direction: Direction | None = None,
+) -> list[Interval] | None:
+    """What is left of ``interval`` after a sorted page, split into ``pieces`` intervals.
+
+    Sorted descending, every item not yet seen has a key at most the last item's, so the rest
+    lies in ``[start, t]``; ascending, in ``[t, end]``. Returns None when the order is unclear,
+    or the remainder would not be strictly narrower (then keep following ``next`` links).
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> utc = timezone.utc
+        >>> iv = Interval(datetime(2024, 1, 1, tzinfo=utc), datetime(2024, 12, 31, tzinfo=utc))
+        >>> f = lambda d: {"properties": {"datetime": d}}
+        >>> rest = split_remainder(iv, [f("2024-12-01T00:00:00Z"), f("2024-07-01T00:00:00Z")], 2)
+        >>> rest[-1].end.month, len(rest)
+        (7, 2)
+    """
+    direction = direction or page_direction(features)
+    if direction is None or not features:
+        return None
+    last = item_sort_bounds(features[-1])
+    if last is None:
+        return None
+    if direction == "desc":
+        t = last[1]
+        if interval.start is None or not interval.start < t or (interval.end and t >= interval.end):
+            return None
+        rest = Interval(interval.start, t)
+    else:
+        t = last[0]
+        if interval.end is None or not t < interval.end or (interval.start and t <= interval.start):
+            return None
+        rest = Interval(t, interval.end)
+    return split_interval(rest, max(1, pieces))
+
+
+def choose_chunk_target(chunk_size: int | None, limit: int, total: int | None, workers: int) -> int:
+    """Target items per chunk: the configured ``chunk_size``, else two chunks per worker (as
+    planned: evenly spread items are not split again), never below one page.
+
+    Example:
+        >>> choose_chunk_target(None, 1000, 100_000, 8)
+        6250
+        >>> choose_chunk_target(500, 1000, None, 8)
+        500
+    """
+    if chunk_size is not None:
+        return chunk_size
+    if total is None:
+        return limit * 5
+    return max(limit, -(-total // (workers * 2)))
