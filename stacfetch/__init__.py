@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ._dask.driver import read_dask_geodataframe
+from ._dask.read import read_dask_geodataframe
 from ._display.summary import RunSummary
 from ._formats.geoparquet import read_geoparquet, read_items
 from ._formats.results import geodataframe_to_dicts, geodataframe_to_items
+from ._functions import aingest, ingest
 from ._ingest_module import IngestModule, RequestSplitter, temporal_split_search
-from ._ingestor import Ingestor, aingest, ingest
+from ._ingestor import Ingestor
 from ._model.config import ConcurrencyConfig, IngestConfig, RetryConfig, WorkflowContext
 from ._model.datetimes import parse_datetime
 from ._model.errors import (

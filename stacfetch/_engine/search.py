@@ -21,6 +21,7 @@ __all__ = [
     "convert_filter",
     "next_request",
     "page_matched",
+    "request_limit",
 ]
 
 
@@ -200,3 +201,26 @@ def page_matched(page: Mapping[str, Any]) -> int | None:
     if value is None and isinstance(page.get("context"), Mapping):
         value = page["context"].get("matched")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def request_limit(req: SearchRequest, default: int) -> int:
+    """The ``limit`` a request asks for (a ``next`` link may carry its own), else ``default``.
+
+    Example:
+        >>> request_limit(SearchRequest("GET", "https://x/search?limit=50"), 10)
+        50
+    """
+    value: Any = None
+    if req.body is not None:
+        value = req.body.get("limit")
+    elif req.params is not None:
+        value = req.params.get("limit")
+    if value is None and "limit=" in req.url:
+        from urllib.parse import parse_qs, urlsplit
+
+        found = parse_qs(urlsplit(req.url).query).get("limit")
+        value = found[0] if found else None
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default

@@ -23,7 +23,8 @@ The chunk timeline (:mod:`stacfetch._display.timeline`) folds chunk events into
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
@@ -81,6 +82,51 @@ class FailureRecord:
     items_delivered: int
     chunk: Any = dataclasses.field(default=None, compare=False, repr=False)
     """The :class:`~stacfetch.Chunk` to re-run (kept for ``retry_failed``)."""
+
+    @classmethod
+    def of_chunk(
+        cls,
+        chunk: Any,
+        *,
+        error_type: str,
+        message: str,
+        first_time: float,
+        request: Mapping[str, Any] | None = None,
+        status_code: int | None = None,
+        attempts: int = 1,
+        items_delivered: int = 0,
+    ) -> FailureRecord:
+        """The record of ``chunk`` (a :class:`~stacfetch.Chunk`) failing now; ``request`` is
+        the redacted last request (``method``, ``url``, ``body``).
+
+        Example:
+            >>> from stacfetch import Chunk, Entry, Interval
+            >>> c = Chunk.make(Entry("https://x/stac", "c1"), Interval(None, None))
+            >>> r = FailureRecord.of_chunk(c, error_type="Truncated", message="...", first_time=0)
+            >>> (r.entry_key, r.url, r.attempts)
+            ('https://x/stac#c1', 'https://x/stac', 1)
+        """
+        entry = chunk.entry
+        request = request or {}
+        return cls(
+            entry_key=entry.key,
+            catalog_url=entry.catalog_url,
+            collection_id=entry.collection_id,
+            chunk_id=chunk.chunk_id,
+            interval=chunk.interval.to_param(),
+            filters=chunk.filters,
+            method=request.get("method", ""),
+            url=request.get("url", entry.catalog_url or ""),
+            body=request.get("body"),
+            status_code=status_code,
+            error_type=error_type,
+            message=message,
+            attempts=attempts,
+            first_time=first_time,
+            last_time=time.time(),
+            items_delivered=items_delivered,
+            chunk=chunk,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ from distributed import Client, LocalCluster, get_task_stream
 
 import stacfetch
 from stacfetch import Ingestor
-from stacfetch._dask.driver import read_dask_geodataframe
+from stacfetch._dask.read import read_dask_geodataframe
 from stacfetch._formats.geoparquet import write_geoparquet
 from stacfetch._formats.part_dedup import deduplicate_parts
 from stacfetch._formats.tables import items_to_arrow

@@ -16,9 +16,9 @@ import pytest
 
 from stacfetch import ConfigurationError, FailureCollector, Ingestor, RetryConfig
 from stacfetch._engine.decoder import DecoderPool, InvalidPageContent, decode_page
-from stacfetch._engine.fetch import Page
 from stacfetch._engine.gc import RUN_THRESHOLD, gc_relaxed
 from stacfetch._engine.http import HttpSession
+from stacfetch._engine.records import Page
 from stacfetch._engine.search import SearchRequest
 from stacfetch._formats.arrow import items_to_arrow
 from stacfetch._testing.server import StacServer
@@ -353,7 +353,7 @@ def test_to_parquet_through_decoder_processes_writes_each_item_once(
 ) -> None:
     """Above DECODER_MIN_ITEMS the decoders start; parts are cut from their Arrow tables."""
     from stacfetch import read_geoparquet
-    from stacfetch._engine.fetch import DECODER_MIN_ITEMS
+    from stacfetch._engine.pages import DECODER_MIN_ITEMS
 
     away: list[int] = []
     close = DecoderPool.aclose

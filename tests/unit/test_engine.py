@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from stacfetch import FailureCollector, IngestFilters, RetryConfig
-from stacfetch._engine.fetch import ChunkEnd, EntryTask, FetchEngine, Page
+from stacfetch._engine.fetch import FetchEngine
 from stacfetch._engine.http import HttpSession, origin_of
 from stacfetch._engine.plan import plan_chunks
+from stacfetch._engine.records import ChunkEnd, EntryTask, Page
 from stacfetch._engine.search import ApiInfo
+from stacfetch._engine.splitting import Splitter
 from stacfetch._model.events import ChunkDone, ChunkSplit, EntryPlanned, Event, fanout
 from stacfetch._model.progress import ProgressTracker
 from stacfetch._model.types import Chunk, Entry, Interval
@@ -202,7 +204,8 @@ async def test_remote_splits_are_reported_not_run() -> None:
     api = FakeApi(ITEMS, counts=False)
     whole = Interval(datetime(2019, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
     chunk = plan_chunks(Entry(ROOT, "a"), whole, {}, 1, now=datetime(2022, 1, 1, tzinfo=UTC))
-    items, _, _, ends = await run(api, workers=8, chunks=chunk, local_splits=False)
+    remote = Splitter(workers=8, sink=fanout(), local=False)
+    items, _, _, ends = await run(api, workers=8, chunks=chunk, splitter=remote)
     children = [c for e in ends for c in e.children]
     assert children  # reported for a scheduler elsewhere to run
     assert len(items) < 600  # ... and not run here

@@ -1,0 +1,255 @@
+"""When and how the engine splits a chunk, and how every split is checked against the server.
+
+A chunk that turns out large is replaced by children covering its *whole* search (in time or
+in space, :mod:`stacfetch._engine.split` chooses the axis). Each split is remembered as a
+:class:`~stacfetch._engine.records.SplitNode` until its children are done; then it is
+verified: the items of the page that led to it must have come back from the children, the
+children's counts must add up to at least the chunk's, and no child may return items outside
+the filter it added. A split that fails the check marks its axis as one the server does not
+filter faithfully, and the chunk runs again on the other axis, or unsplit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from .._model.events import ChunkDone, ChunkSpan, ChunkSplit, EventSink, Notice
+from .._model.types import Chunk
+from .records import PROBE_LIMIT, EntryState, SplitNode
+from .split import Split, outside, plan_split
+
+__all__ = ["MAX_DEPTH", "MAX_SPLIT_PIECES", "Splitter", "any_outside"]
+
+logger = logging.getLogger("stacfetch")
+
+MAX_DEPTH = 12
+"""Splits of splits beyond this depth page on instead (each level divides by two or more)."""
+MAX_SPLIT_PIECES = 16
+"""Children of one split in a Dask task (locally: two per worker)."""
+
+
+class Splitter:
+    """The engine's split policy and the verification of its splits.
+
+    ``local``: the engine's own workers run the children (False: they are only reported, for
+    a scheduler elsewhere, Dask, to run). Subclasses change :meth:`pieces` (when to split).
+
+    Example:
+        >>> from stacfetch._model.events import fanout
+        >>> Splitter(workers=8, sink=fanout()).workers
+        8
+    """
+
+    def __init__(self, *, workers: int, sink: EventSink, local: bool = True) -> None:
+        self.workers = workers
+        self.sink = sink
+        self.local = local
+
+    def pieces(
+        self,
+        state: EntryState,
+        matched: int | None,
+        returned: int,
+        *,
+        has_next: bool,
+        full: bool,
+        probe: bool,
+    ) -> int:
+        """Into how many children to split a chunk after a page (0: keep paging it).
+
+        With counts: when more than a target's worth is left (or a page ended early without a
+        ``next`` link), into ``matched / target`` children. Without: a probe that has more
+        splits across every worker, a full page without ``next`` splits in two (it may be a
+        truncated window), and a full page with ``next`` splits when workers would idle.
+        """
+        assert state.queue is not None
+        most = max(2, 2 * self.workers)
+        target = max(1, state.target)
+        if matched is not None:
+            remaining = matched - returned
+            if remaining <= 0 or (probe and matched <= target):
+                return 0  # a probe of a light chunk: fetch it with full pages instead
+            if probe or remaining > target or not has_next:
+                return max(2, min(most, -(-matched // target)))
+            return 0
+        if not has_next:
+            return max(2, self.workers - state.busy + 1) if full else 0
+        if probe:
+            return most
+        idle = self.workers - state.busy
+        if full and state.queue.qsize() == 0 and idle > 0:
+            return min(most, max(2, idle + 1))
+        return 0
+
+    def plan(
+        self, state: EntryState, chunk: Chunk, features: list[Any], pieces: int
+    ) -> Split | None:
+        """The split of ``chunk`` into ``pieces`` children (None: it cannot be split)."""
+        extent: tuple[datetime | None, datetime | None] = (None, None)
+        if state.info is not None:
+            extent = (state.info.extent_start, state.info.extent_end)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        sample = [f for f in features if isinstance(f, dict)]
+        axes = [a for a in ("time", "space") if a not in state.bad_axes]
+        return plan_split(chunk, sample, pieces, extent=extent, now=now, axes=axes)
+
+    def enqueue(
+        self,
+        state: EntryState,
+        chunk: Chunk,
+        split: Split,
+        features: list[Any],
+        sample: set[tuple[str, str]],
+        matched: int | None,
+        node: SplitNode | None,
+        *,
+        paged: bool,
+    ) -> tuple[Chunk, ...]:
+        """Replace ``chunk`` by the split's children: remember the split for its check, queue
+        the children (locally), tell the front ends. Returns the children."""
+        assert state.queue is not None
+        children = tuple(split.children)
+        if self.local:
+            child_node = SplitNode(
+                chunk, split.axis, node, len(children), set(sample), matched, paged, len(children)
+            )
+            child_node.depth = node.depth + 1 if node is not None else 1
+            child_node.features = [f for f in features if isinstance(f, dict)][:PROBE_LIMIT]
+            # Children of a split that already showed an uneven spread (in space, or below
+            # the first level) may be heavy: learn their size first from a one-item page, so
+            # that a heavy one is split before a full page of it is fetched (and fetched again).
+            probe_first = matched is not None and (split.axis == "space" or node is not None)
+            for child in children:
+                state.nodes[child.chunk_id] = child_node
+                if probe_first:
+                    state.count_probes.add(child.chunk_id)
+        for child in children:
+            if not paged:
+                state.truncation_children.add(child.chunk_id)
+            if self.local:
+                state.queue.put_nowait(child)
+        key = state.task.entry.key
+        spans = tuple(ChunkSpan.of(c) for c in children)
+        self.sink.emit(ChunkSplit(key, chunk.chunk_id, len(children), split.axis, spans))
+        self.sink.emit(ChunkDone(key, chunk.chunk_id, 0))
+        return children
+
+    def narrow(
+        self,
+        state: EntryState,
+        chunk: Chunk,
+        node: SplitNode | None,
+        status: int | None,
+        *,
+        max_items: int | None,
+    ) -> tuple[Chunk, ...] | None:
+        """A planned chunk failed for good on a server error: split it in time once, so that
+        a failing window of the server fails only the children that cover it (the rest of the
+        search is still fetched). Errors that say the request itself is wrong (4xx other than
+        429) are not narrowed: every child would fail the same way. Returns the children, or
+        None when the chunk fails as it is."""
+        if (
+            node is not None
+            or chunk.parent_id is not None  # only planned chunks (also across Dask tasks)
+            or chunk.chunk_id in state.narrowed
+            or chunk.sequential
+            or chunk.attempt
+            or max_items is not None
+        ):
+            return None
+        if status is not None and 400 <= status < 500 and status != 429:
+            return None
+        split = self.plan(state, chunk, [], max(2, 2 * self.workers))
+        if split is None or split.axis != "time":
+            return None
+        children = self.enqueue(state, chunk, split, [], set(), None, None, paged=True)
+        state.narrowed.update(c.chunk_id for c in children)
+        return children
+
+    @staticmethod
+    def seen_again(node: SplitNode | None, keys: set[tuple[str, str]]) -> None:
+        """Items of a child's page: tick them off the samples of every split above it."""
+        while node is not None:
+            if node.sample:
+                node.sample.difference_update(keys)
+            node = node.parent
+
+    @staticmethod
+    def check_page(
+        node: SplitNode | None, chunk: Chunk, features: list[Any], state: EntryState
+    ) -> None:
+        """A child returned items outside the filter its split added: the split is broken."""
+        if node is not None and not node.broken and any_outside(chunk, node.axis, features):
+            node.broken = True
+            state.bad_axes.add(node.axis)
+
+    def complete(
+        self, state: EntryState, node: SplitNode | None, *, failed: bool
+    ) -> tuple[Chunk, Chunk] | None:
+        """A chunk (or a split's last child) is done: check every split it completes.
+
+        Returns ``(split chunk, fallback)`` when a split disagrees with the server: the
+        fallback (queued here) searches the split chunk again, on the other axis or unsplit.
+        """
+        assert state.queue is not None
+        while node is not None:
+            node.failed = node.failed or failed
+            node.pending -= 1
+            if node.pending > 0:
+                return None
+            problem = _problem(node)
+            if problem is not None:
+                return self._fall_back(state, node, problem)
+            failed = node.failed
+            node = node.parent
+        return None
+
+    def _fall_back(self, state: EntryState, node: SplitNode, problem: str) -> tuple[Chunk, Chunk]:
+        assert state.queue is not None
+        state.bad_axes.add(node.axis)
+        left = [a for a in ("time", "space") if a not in state.bad_axes]
+        fallback = node.chunk.again(sequential=not left)
+        state.nodes[fallback.chunk_id] = node.parent
+        state.fallbacks.add(fallback.chunk_id)
+        if not node.paged:
+            state.unpaged_fallbacks.add(fallback.chunk_id)
+        where = node.chunk.interval.to_param() or "the whole search"
+        tile = node.chunk.filters.get("bbox")
+        if node.axis == "space" and tile is not None:
+            where += f" in bbox {tile}"
+        instead = f"splitting it in {left[0]} instead" if left else "paging it unsplit"
+        message = (
+            f"{state.task.entry.label}: the server's {node.axis} filtering disagrees "
+            f"with a split of {where} ({problem}); {instead}"
+        )
+        state.notes.append(message)
+        logger.warning("%s", message)
+        self.sink.emit(Notice(state.task.entry.key, message))
+        state.queue.put_nowait(fallback)
+        return node.chunk, fallback
+
+
+def _problem(node: SplitNode) -> str | None:
+    """What the server's answers to a split's children say is wrong with it (None: nothing)."""
+    if node.broken:
+        return "the server returned items outside the filters of its children"
+    if not node.failed and node.sample:
+        return (
+            f"{len(node.sample)} item(s) of the page that led to the split did not "
+            "come back from its children"
+        )
+    if (
+        not node.failed
+        and node.matched is not None
+        and node.child_counts == node.size
+        and node.child_matched < node.matched
+    ):
+        return f"its children count {node.child_matched} items, it {node.matched}"
+    return None
+
+
+def any_outside(chunk: Chunk, axis: str, features: list[Any]) -> bool:
+    """Whether any of ``features`` falls outside the filter ``chunk`` adds on ``axis``."""
+    return any(isinstance(f, dict) and outside(chunk, axis, f) for f in features)
