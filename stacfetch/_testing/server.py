@@ -18,6 +18,11 @@ works from a script and inside a running loop (Jupyter) alike::
 the client's (another process, read from ``/proc`` or psutil), run it as a process::
 
     python -m stacfetch._testing.server serve --ndjson items.ndjson --page-delay 0.3 --port 8000
+
+This module's job is HTTP: the connection loop, routing, search pages, throttling and fault
+rules, and that command line. Items and their index are in :mod:`.records`, search parsing and
+matching in :mod:`.search`, the other documents (landing page, collections, errors) in
+:mod:`.documents`.
 """
 
 from __future__ import annotations
@@ -25,263 +30,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import bisect
-import dataclasses
-import heapq
 import itertools
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
+from .documents import ERROR_CODES, GEOJSON, JSON, collection_from_items, document, error_body, link
+from .records import Record
+from .search import BadRequest, ItemStore, parse_search
+
 __all__ = ["StacServer"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-_API = "https://api.stacspec.org/v1.0.0"
-_OGC = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
-_CONFORMS = [f"{_API}/{c}" for c in ("core", "item-search", "item-search#sort", "collections")]
-_CONFORMS += [f"{_API}/ogcapi-features", f"{_OGC}/core", f"{_OGC}/geojson"]
-_GEOJSON, _JSON = "application/geo+json", "application/json"
-_ERRORS = {400: "BadRequest", 404: "NotFoundError", 405: "MethodNotAllowed", 429: "TooMany"}
 _ORDERS = ("datetime-desc", "datetime-asc", "id", "insertion", "desc-nulls-last")
 _COUNTERS = ("requests", "searches", "pages", "items_served", "throttled", "failed_by_rule")
-Key = tuple[int, str, str]
-"""An item's sort key: (start instant in µs since the epoch, id, collection)."""
-Box = tuple[float, float, float, float]
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _instant(text: str) -> int:
-    """RFC 3339 text -> µs since the epoch (UTC); ``ValueError`` when malformed."""
-    t = text.strip()
-    if len(t) < 20 or t[10] not in "Tt ":
-        raise ValueError(text)
-    t = t[:-1] + "+00:00" if t[-1] in "zZ" else t
-    head, dot, rest = t.partition(".")
-    if dot:  # any number of fraction digits (Python 3.10 takes only 3 or 6)
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        t = f"{head}.{(rest[:digits] + '000000')[:6]}{rest[digits:]}"
-    dt = datetime.fromisoformat(t)
-    if dt.tzinfo is None:
-        raise ValueError(text)
-    return (dt - _EPOCH) // _US
-
-
-def _box(values: Sequence[Any]) -> Box:
-    """A 2D or 3D bbox as (west, south, east, north)."""
-    if len(values) not in (4, 6):
-        raise ValueError(f"a bbox has 4 or 6 numbers, not {len(values)}")
-    n = len(values) // 2
-    return float(values[0]), float(values[1]), float(values[n]), float(values[n + 1])
-
-
-def _coords_box(geometry: Any) -> Box | None:
-    flat: list[Sequence[float]] = []
-    stack = [(geometry or {}).get("coordinates") or []]
-    while stack:
-        c = stack.pop()
-        if c and isinstance(c[0], (int, float)):
-            flat.append(c)
-        else:
-            stack.extend(c)
-    xs, ys = [p[0] for p in flat], [p[1] for p in flat]
-    return (min(xs), min(ys), max(xs), max(ys)) if flat else None
-
-
-class _Rec:
-    """One item: its sort key, the end of its interval, its bbox and its serialised bytes."""
-
-    __slots__ = ("bbox", "end", "key", "raw", "seq", "shape")
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        props = item.get("properties") or {}
-        start, end = props.get("start_datetime"), props.get("end_datetime")
-        if not (start and end):
-            start = end = props.get("datetime")
-        if not (
-            start and isinstance(item.get("id"), str) and isinstance(item.get("collection"), str)
-        ):
-            raise ValueError(f"item {item.get('id')!r} lacks an id, a collection or a datetime")
-        self.key: Key = (_instant(str(start)), item["id"], item["collection"])
-        self.end = _instant(str(end))
-        self.bbox = _box(item["bbox"]) if item.get("bbox") else _coords_box(item.get("geometry"))
-        self.raw = orjson.dumps(item)
-        self.shape: Any = None
-        self.seq = 0
-
-    def geometry(self) -> Any:
-        """The item's geometry as a shapely object (None when it has none)."""
-        if self.shape is None:
-            import shapely.geometry
-
-            geometry = orjson.loads(self.raw).get("geometry")
-            self.shape = shapely.geometry.shape(geometry) if geometry else False
-        return self.shape or None
-
-    @property
-    def ranged(self) -> bool:
-        """An item with ``datetime: null`` (a range item)."""
-        return b'"datetime":null' in self.raw
-
-    def hits(self, box: Box) -> bool:
-        """Does the item's geometry intersect ``box``? (bbox test, then shapely at the edges)"""
-        b = self.bbox
-        if b is None or b[0] > box[2] or b[2] < box[0] or b[1] > box[3] or b[3] < box[1]:
-            return False
-        if box[0] <= b[0] and b[2] <= box[2] and box[1] <= b[1] and b[3] <= box[3]:
-            return True
-        import shapely.geometry  # a dependency of the package (via geopandas)
-
-        shape = self.geometry()
-        return shape is not None and bool(shape.intersects(shapely.geometry.box(*box)))
-
-
-class _Index:
-    """A collection's items sorted by key, instants and ranges apart, so datetime bisects."""
-
-    def __init__(self, recs: list[_Rec]) -> None:
-        self.parts = []
-        for ranged in (False, True):
-            part = sorted((r for r in recs if (r.end != r.key[0]) is ranged), key=lambda r: r.key)
-            width = max((r.end - r.key[0] for r in part), default=0)
-            self.parts.append((part, [r.key for r in part], width))
-
-    def walk(self, lo: int | None, hi: int | None, after: Key | None, desc: bool) -> list[Any]:
-        """One sorted iterator per part: keys in ``[lo - width, hi]`` beyond ``after``."""
-        out = []
-        for recs, keys, width in self.parts:
-            i = 0 if lo is None else bisect.bisect_left(keys, (lo - width,))
-            j = len(keys) if hi is None else bisect.bisect_left(keys, (hi + 1,))
-            if after is not None and desc:
-                j = min(j, bisect.bisect_left(keys, after))
-            elif after is not None:
-                i = max(i, bisect.bisect_right(keys, after))
-            seq = map(recs.__getitem__, range(j - 1, i - 1, -1) if desc else range(i, j))
-            out.append(seq if lo is None or width == 0 else (r for r in seq if r.end >= lo))
-        return out
-
-
-@dataclasses.dataclass
-class _Search:
-    """A parsed search; ``fail_when`` predicates see the first eight fields as a dict."""
-
-    method: str
-    collections: list[str] | None
-    ids: list[str] | None
-    bbox: Box | None
-    datetime: tuple[datetime | None, datetime | None] | None
-    limit: int
-    token: str | None
-    desc: bool
-    lo: int | None = None
-    hi: int | None = None
-    after: Key | None = None
-    shape: Any = None
-    offset: int = 0
-    sorted_by_user: bool = False
-
-    def public(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[:8]}
-
-
-def _parse(params: dict[str, Any], method: str, limits: tuple[int, int]) -> _Search:
-    def listed(name: str) -> list[Any] | None:
-        value = params.get(name)
-        value = [v for v in value.split(",") if v] if isinstance(value, str) else value
-        if value is not None and not isinstance(value, list):
-            raise _BadRequest(400, f"{name}: expected a list, got {value!r}")
-        return value
-
-    for key in ("filter", "query", "q"):
-        if params.get(key) is not None:
-            raise _BadRequest(400, f"{key} is not supported by this server")
-    geometry = params.get("intersects")
-    if isinstance(geometry, str):
-        geometry = orjson.loads(geometry)
-    shape = None
-    if geometry is not None:
-        import shapely.geometry
-
-        try:
-            shape = shapely.geometry.shape(geometry)
-        except Exception:
-            raise _BadRequest(400, f"invalid intersects geometry {geometry!r}") from None
-        if params.get("bbox"):
-            raise _BadRequest(400, "bbox and intersects are mutually exclusive")
-    try:
-        bbox = listed("bbox")
-        box = _box(bbox) if bbox else None
-        limit = int(limits[0] if params.get("limit") in (None, "") else params["limit"])
-        lo, hi = _interval(params.get("datetime"))
-        token = params.get("token")
-        after: Key | None = None
-        offset = 0
-        if token and str(token).startswith("o"):
-            offset = int(str(token)[1:])
-        elif token:
-            t, i, c = orjson.loads(base64.urlsafe_b64decode(token))
-            after = (int(t), str(i), str(c))
-    except (TypeError, ValueError):
-        raise _BadRequest(400, f"invalid bbox, limit, datetime or token in {params!r}") from None
-    if limit < 1 or (lo is not None and hi is not None and lo > hi):
-        raise _BadRequest(400, f"invalid limit or datetime in {params!r}")
-    sortby = params.get("sortby") or "-datetime"
-    if isinstance(sortby, list) and sortby and isinstance(sortby[0], dict):
-        sortby = ("-" if sortby[0].get("direction") == "desc" else "+") + str(sortby[0]["field"])
-    if not isinstance(sortby, str) or sortby.split(",")[0].lstrip(" +-") not in (
-        "datetime",
-        "properties.datetime",
-    ):
-        raise _BadRequest(400, f"only sortby datetime is supported, not {sortby!r}")
-    span = None
-    if lo is not None or hi is not None:
-        span = (_to_datetime(lo), _to_datetime(hi))
-    collections, ids, desc = listed("collections"), listed("ids"), sortby.startswith("-")
-    return _Search(
-        method,
-        collections,
-        ids,
-        box,
-        span,
-        min(limit, limits[1]),
-        token,
-        desc,
-        lo,
-        hi,
-        after,
-        shape,
-        offset,
-        params.get("sortby") is not None,
-    )
-
-
-def _to_datetime(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + value * _US
-
-
-def _interval(value: Any) -> tuple[int | None, int | None]:
-    """``a/b``, ``../b``, ``a/..``, ``/b``, ``a/`` or an instant -> (lo, hi) in µs."""
-    if not value:
-        return None, None
-    text = str(value)
-    parts = text.split("/") if "/" in text else [text, text]
-    lo, hi = (None if p in ("", "..") else _instant(p) for p in parts)
-    if lo is None and hi is None:
-        raise ValueError(text)
-    return lo, hi
 
 
 class StacServer:
@@ -343,20 +111,10 @@ class StacServer:
         self.max_concurrent, self.counts = max_concurrent, counts
         self.limits = (default_limit, max_limit)
         self.counters: dict[str, int] = dict.fromkeys((*_COUNTERS, "max_in_flight"), 0)
-        by_coll: dict[str, list[_Rec]] = {}
-        self._by_id: dict[tuple[str, str], _Rec] = {}
-        self._misses: set[tuple[str, str]] = set()
-        for seq, item in enumerate(items):
-            rec = _Rec(item)
-            rec.seq = seq
-            if datetime_filter_misses is not None and datetime_filter_misses(item):
-                self._misses.add((rec.key[2], rec.key[1]))
-            by_coll.setdefault(rec.key[2], []).append(rec)
-            self._by_id[(rec.key[2], rec.key[1])] = rec
-        self._index = {cid: _Index(recs) for cid, recs in by_coll.items()}
+        self._items = ItemStore(items, datetime_filter_misses)
         self.collections = {str(c["id"]): dict(c) for c in collections or ()}
-        for cid, recs in by_coll.items():
-            self.collections.setdefault(cid, _collection(cid, recs))
+        for cid, recs in self._items.by_collection.items():
+            self.collections.setdefault(cid, collection_from_items(cid, recs))
         self._rules: dict[int, tuple[Callable[[dict[str, Any]], bool], int]] = {}
         self._in_flight, self._counts = 0, dict[tuple[Any, ...], int]()
         self._rule_ids = itertools.count(1)
@@ -467,10 +225,10 @@ class StacServer:
                 try:
                     if self.max_concurrent is not None and self._in_flight > self.max_concurrent:
                         self.counters["throttled"] += 1
-                        status, kind, payload = 429, _JSON, _error(429, "too many requests")
+                        status, kind, payload = 429, JSON, error_body(429, "too many requests")
                     else:
                         status, kind, payload = await self._route(method, target, headers, body)
-                    reason = "OK" if status == 200 else _ERRORS.get(status, "Error")
+                    reason = "OK" if status == 200 else ERROR_CODES.get(status, "Error")
                     head = f"HTTP/1.1 {status} {reason}"
                     head += f"\r\nContent-Type: {kind}\r\nContent-Length: {len(payload)}\r\n"
                     head += "Retry-After: 1\r\n\r\n" if status == 429 else "\r\n"
@@ -495,125 +253,52 @@ class StacServer:
             if segs == ["search"] and method == "POST":
                 params = orjson.loads(body or b"{}")
                 if not isinstance(params, dict):
-                    raise _BadRequest(400, "the search body must be a JSON object")
+                    raise BadRequest(400, "the search body must be a JSON object")
                 return await self._search(params, "POST", base, f"{base}/search")
             if method != "GET":
-                raise _BadRequest(405, f"{method} {parts.path} is not allowed")
+                raise BadRequest(405, f"{method} {parts.path} is not allowed")
             query: dict[str, Any] = dict(parse_qsl(parts.query))
             if segs == ["search"]:
                 return await self._search(query, "GET", base, f"{base}/search")
             if segs[:1] == ["collections"] and len(segs) > 1 and segs[1] not in self.collections:
-                raise _BadRequest(404, f"Collection {segs[1]} does not exist.")
+                raise BadRequest(404, f"Collection {segs[1]} does not exist.")
             if segs[:1] == ["collections"] and segs[2:3] == ["items"] and len(segs) == 3:
                 href = f"{base}/collections/{segs[1]}/items"
                 return await self._search({**query, "collections": [segs[1]]}, "GET", base, href)
             if segs[:1] == ["collections"] and segs[2:3] == ["items"] and len(segs) == 4:
-                rec = self._by_id.get((segs[1], segs[3]))
+                rec = self._items.by_id.get((segs[1], segs[3]))
                 if rec is None:
-                    raise _BadRequest(404, f"Item {segs[3]} does not exist.")
-                return 200, _GEOJSON, rec.raw
-            return 200, _JSON, orjson.dumps(self._document(segs, base))
-        except _BadRequest as exc:
-            return exc.status, _JSON, _error(exc.status, str(exc))
+                    raise BadRequest(404, f"Item {segs[3]} does not exist.")
+                return 200, GEOJSON, rec.raw
+            return 200, JSON, orjson.dumps(document(segs, base, self.collections))
+        except BadRequest as exc:
+            return exc.status, JSON, error_body(exc.status, str(exc))
         except orjson.JSONDecodeError:
-            return 400, _JSON, _error(400, "the search body is not JSON")
+            return 400, JSON, error_body(400, "the search body is not JSON")
         except Exception as exc:  # a bug here: answer 500 and keep serving
-            return 500, _JSON, _error(500, f"{type(exc).__name__}: {exc}")
-
-    def _document(self, segs: list[str], base: str) -> dict[str, Any]:
-        if not segs:
-            links = [_link(rel, base + path) for rel, path in _LANDING_LINKS]
-            links += [
-                _link("search", f"{base}/search", _GEOJSON, method=m) for m in ("GET", "POST")
-            ]
-            links += [_link("child", f"{base}/collections/{cid}") for cid in self.collections]
-            return {
-                "type": "Catalog",
-                "stac_version": "1.0.0",
-                "id": "stacfetch",
-                "conformsTo": _CONFORMS,
-                "title": "stacfetch in-memory STAC API",
-                "description": "stacfetch._testing.server",
-                "links": links,
-            }
-        if segs == ["conformance"]:
-            return {"conformsTo": _CONFORMS}
-        if segs == ["collections"]:
-            docs = [self._collection_doc(cid, base) for cid in self.collections]
-            return {"collections": docs, "links": [_link("self", f"{base}/collections")]}
-        if len(segs) == 2 and segs[0] == "collections":
-            return self._collection_doc(segs[1], base)
-        raise _BadRequest(404, f"{'/'.join(segs)} does not exist")
-
-    def _collection_doc(self, cid: str, base: str) -> dict[str, Any]:
-        doc, url = self.collections[cid], f"{base}/collections/{cid}"
-        links = [
-            ln
-            for ln in doc.get("links", [])
-            if ln.get("rel") not in ("self", "root", "parent", "items")
-        ]
-        links += [_link("self", url), _link("root", base), _link("parent", base)]
-        return {**doc, "links": [*links, _link("items", f"{url}/items", _GEOJSON)]}
-
-    def _matches(self, s: _Search, after: Key | None) -> Iterator[_Rec]:
-        """The items matching ``s`` in sort order, after the key ``after``."""
-        recs: Iterable[_Rec]
-        if s.ids is not None:
-            found = (self._by_id.get((c, i)) for c in s.collections or self._index for i in s.ids)
-            recs = sorted(
-                (r for r in found if r and _in_time(r, s, after)),
-                key=lambda r: r.key,
-                reverse=s.desc,
-            )
-        else:
-            cids = [c for c in s.collections or self._index if c in self._index]
-            walks = [w for c in cids for w in self._index[c].walk(s.lo, s.hi, after, s.desc)]
-            recs = heapq.merge(*walks, key=lambda r: r.key, reverse=s.desc)
-        box = s.bbox
-        if box is not None:
-            recs = (r for r in recs if r.hits(box))
-        if s.shape is not None:
-            shape = s.shape
-            recs = (r for r in recs if (g := r.geometry()) is not None and g.intersects(shape))
-        if self._misses and s.datetime is not None:
-            misses = self._misses
-            recs = (r for r in recs if (r.key[2], r.key[1]) not in misses)
-        return iter(recs)
-
-    def _ordered(self, s: _Search) -> list[_Rec]:
-        """Every match of ``s`` in the server's default order (not the sort key's)."""
-        recs = list(self._matches(s, None))
-        if self.order == "datetime-asc":
-            recs.reverse()
-        elif self.order == "id":
-            recs.sort(key=lambda r: (r.key[1], r.key[2]))
-        elif self.order == "insertion":
-            recs.sort(key=lambda r: r.seq)
-        elif self.order == "desc-nulls-last":
-            recs.sort(key=lambda r: r.ranged)
-        return recs
+            return 500, JSON, error_body(500, f"{type(exc).__name__}: {exc}")
 
     async def _search(
         self, params: dict[str, Any], method: str, base: str, href: str
     ) -> tuple[int, str, bytes]:
         self.counters["searches"] += 1
-        s = _parse(params, method, self.limits)
+        s = parse_search(params, method, self.limits)
         for cid in s.collections or ():
             if cid not in self.collections:
-                raise _BadRequest(404, f"Collection {cid} does not exist.")
+                raise BadRequest(404, f"Collection {cid} does not exist.")
         for predicate, status in list(self._rules.values()):
             if predicate(s.public()):
                 self.counters["failed_by_rule"] += 1
-                return status, _JSON, _error(status, "failure injected by fail_when()")
-        page: list[_Rec] = []
+                return status, JSON, error_body(status, "failure injected by fail_when()")
+        page: list[Record] = []
         token: str | None = None
         if self.order != "datetime-desc" and not s.sorted_by_user:
-            recs = self._ordered(s)
+            recs = self._items.ordered(s, self.order)
             page = recs[s.offset : s.offset + s.limit]
             if s.offset + s.limit < len(recs):
                 token = f"o{s.offset + s.limit}"
         else:
-            for rec in self._matches(s, s.after):
+            for rec in self._items.matches(s, s.after):
                 if len(page) == s.limit:
                     token = base64.urlsafe_b64encode(orjson.dumps(page[-1].key)).decode()
                     break
@@ -621,23 +306,23 @@ class StacServer:
         nxt = None
         if token is not None and self.next_links:
             if method == "POST":
-                nxt = _link("next", href, _GEOJSON, method="POST", body={**params, "token": token})
+                nxt = link("next", href, GEOJSON, method="POST", body={**params, "token": token})
             else:
                 query = {
                     k: v
                     for k, v in params.items()
                     if k != "collections" or href.endswith("/search")
                 }
-                nxt = _link(
-                    "next", f"{href}?{urlencode({**query, 'token': token})}", _GEOJSON, method="GET"
+                nxt = link(
+                    "next", f"{href}?{urlencode({**query, 'token': token})}", GEOJSON, method="GET"
                 )
-        tail: dict[str, Any] = {"links": [_link("root", base), *([nxt] if nxt else [])]}
+        tail: dict[str, Any] = {"links": [link("root", base), *([nxt] if nxt else [])]}
         tail["numberReturned"] = len(page)
         if self.counts:
             shape = s.shape.wkb if s.shape is not None else None
             key = (tuple(s.collections or ()), tuple(s.ids or ()), s.bbox, s.lo, s.hi, shape)
             if key not in self._counts:
-                self._counts[key] = sum(1 for _ in self._matches(s, None))
+                self._counts[key] = sum(1 for _ in self._items.matches(s, None))
             tail["numberMatched"] = self._counts[key]
         self.counters["pages"] += 1
         self.counters["items_served"] += len(page)
@@ -646,61 +331,19 @@ class StacServer:
         features = b",".join(r.raw for r in page)
         return (
             200,
-            _GEOJSON,
+            GEOJSON,
             b'{"type":"FeatureCollection","features":[' + features + b"]," + orjson.dumps(tail)[1:],
         )
 
 
-_LANDING_LINKS = (
-    ("root", ""),
-    ("self", ""),
-    ("conformance", "/conformance"),
-    ("data", "/collections"),
-)
-
-
-def _link(rel: str, href: str, kind: str = _JSON, **extra: Any) -> dict[str, Any]:
-    return {"rel": rel, "href": href, "type": kind, **extra}
-
-
-def _in_time(r: _Rec, s: _Search, after: Key | None) -> bool:
-    if (s.hi is not None and r.key[0] > s.hi) or (s.lo is not None and r.end < s.lo):
-        return False
-    return after is None or (r.key < after if s.desc else r.key > after)
-
-
-def _error(status: int, message: str) -> bytes:
-    return orjson.dumps({"code": _ERRORS.get(status, "ServerError"), "description": message})
-
-
-def _collection(cid: str, recs: list[_Rec]) -> dict[str, Any]:
-    """A collection document made from its items: temporal and spatial extent."""
-    when = [
-        (_EPOCH + v * _US).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        for v in (min(r.key[0] for r in recs), max(r.end for r in recs))
-    ]
-    boxes = [r.bbox for r in recs if r.bbox] or [(-180.0, -90.0, 180.0, 90.0)]
-    box = [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]
-    extent = {"spatial": {"bbox": [box]}, "temporal": {"interval": [when]}}
-    return {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": cid,
-        "description": f"{len(recs)} items",
-        "license": "other",
-        "extent": extent,
-        "links": [],
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m stacfetch._testing.server serve --ndjson FILE ...``: print the URL, serve
-    till killed."""
+    till killed, then print the counters and ``cpu_seconds`` as JSON on stderr.
+
+    Example::
+
+        main(["serve", "--ndjson", "items.ndjson", "--page-delay", "0.3", "--port", "8000"])
+    """
     parser = argparse.ArgumentParser(prog="python -m stacfetch._testing.server")
     serve = parser.add_subparsers(dest="command", required=True).add_parser("serve")
     serve.add_argument("--ndjson", action="append", required=True, help="items, one per line")
