@@ -8,11 +8,11 @@ JSON parse, as if it came from an HTTP response.
 
 Contenders:
   arrow   stacfetch items_to_arrow(items)
-  gdf     stacfetch items_to_geodataframe(items)
+  gdf     stacfetch arrow_to_geodataframe(items_to_arrow(items))
   sg      stac_geoparquet.arrow.parse_stac_items_to_arrow(items).read_all()
   rustac  rustac.to_arrow(items) (needs arro3-core), then pa.table(...)
-  stream  stacfetch GeoParquetWriter fed items_to_arrow(page) for pages of 1000 items,
-          generated lazily (the generator never holds more than one page)
+  stream  stacfetch's to_parquet path: items_to_arrow(page) for pages of 1000 items,
+          generated lazily, written as parts of 20,000 rows (write_part, unify_parts)
 
 "seconds" times the conversion only (not the generation of the items); "peak RSS" is the
 child's ru_maxrss; "added RSS" is the peak minus the RSS once the items exist, i.e. the memory
@@ -457,9 +457,10 @@ def _converter(name: str) -> Callable[[list[dict[str, Any]]], Any]:
 
         return items_to_arrow
     if name == "gdf":
-        from stacfetch._formats.tables import items_to_geodataframe
+        from stacfetch._formats.arrow import items_to_arrow as to_arrow
+        from stacfetch._formats.tables import arrow_to_geodataframe
 
-        return items_to_geodataframe
+        return lambda items: arrow_to_geodataframe(to_arrow(items))
     if name == "sg":
         from stac_geoparquet.arrow import parse_stac_items_to_arrow
 
@@ -490,22 +491,41 @@ def _child(name: str, n: int) -> dict[str, Any]:
 
 
 def _child_stream(n: int) -> dict[str, Any]:
+    from pathlib import Path
+
     from stacfetch._formats.arrow import items_to_arrow
-    from stacfetch._formats.geoparquet import GeoParquetWriter, read_arrow
+    from stacfetch._formats.geoparquet import read_arrow, unify_parts, write_part
+    from stacfetch._formats.tables import concat_tables
+    from stacfetch._run.parquet import FLUSH_ROWS
 
     items_to_arrow(make_items(5))
-    directory = tempfile.mkdtemp(prefix="bench-stream-")
+    directory = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     base = _current_rss_mb()
     seconds = 0.0
     try:
-        writer = GeoParquetWriter(directory)
+        held: list[Any] = []
+        schema = None
+        written: list[Path] = []
+
+        def flush() -> None:
+            nonlocal schema
+            name = directory / f"part-{len(written):05d}.parquet"
+            schema = write_part(concat_tables(held), name, schema)
+            written.append(name)
+            held.clear()
+
         for page in iter_pages(n, PAGE):
             start = time.perf_counter()
-            writer.write(items_to_arrow(page))
+            held.append(items_to_arrow(page))
+            if sum(t.num_rows for t in held) >= FLUSH_ROWS:  # the parts to_parquet writes
+                flush()
             seconds += time.perf_counter() - start
             del page
         start = time.perf_counter()
-        parts = writer.close()
+        if held:
+            flush()
+        unify_parts(directory)
+        parts = written
         seconds += time.perf_counter() - start
         peak = _rss_mb()
         rows = sum(read_arrow(part).num_rows for part in parts)

@@ -58,7 +58,6 @@ from typing import Any
 
 from .._engine.records import EntryTask
 from .._formats.geoparquet import unify_parts
-from .._formats.part_dedup import deduplicate_parts
 from .._model.errors import ConfigurationError
 from .._model.events import (
     ChunkFailed,
@@ -72,6 +71,7 @@ from .._model.events import (
 from .._model.types import Chunk
 from .._run.connect import open_engine
 from .._run.parquet import check_rows_per_part
+from .._run.part_dedup import deduplicate_parts
 from .._run.resume import Manifest
 from .._run.run import Run
 from .gates import distributed_module

@@ -48,11 +48,12 @@ __all__ = [
 RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 """Status codes retried as transient server errors."""
 
-_SECRET = re.compile(
+SECRET_NAMES = re.compile(
     r"(pass(word|wd)?|secret|api[-_]?key|apikey|access[-_]?token|auth|credential|"
     r"signature|^sig$|^key$|subscription[-_]key|security[-_]token|^code$|session)",
     re.IGNORECASE,
 )
+"""Names of query parameters, headers and body keys whose values are credentials (redacted)."""
 _THROTTLE_HINT = re.compile(rb"rate.?limit|throttl|too many requests|slow down", re.IGNORECASE)
 REDACTED = "***"
 
@@ -87,7 +88,7 @@ def redact_url(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     query = [
-        (k, REDACTED if _SECRET.search(k) else v)
+        (k, REDACTED if SECRET_NAMES.search(k) else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
@@ -102,7 +103,8 @@ def redact_body(body: Any) -> Any:
     """
     if isinstance(body, Mapping):
         return {
-            k: (REDACTED if _SECRET.search(str(k)) else redact_body(v)) for k, v in body.items()
+            k: (REDACTED if SECRET_NAMES.search(str(k)) else redact_body(v))
+            for k, v in body.items()
         }
     if isinstance(body, list):
         return [redact_body(v) for v in body]

@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from .http import _SECRET, REDACTED
+from .http import REDACTED, SECRET_NAMES
 
 __all__ = ["WATCHED_LOGGERS", "SecretFilter", "redact_text", "redacting_logs", "secrets_of"]
 
@@ -69,7 +69,7 @@ def _named(match: re.Match[str]) -> str:
 
 def _query(match: re.Match[str]) -> str:
     name = match.group("name")
-    if not _SECRET.search(name.lower()):
+    if not SECRET_NAMES.search(name.lower()):
         return match.group(0)
     return f"{match.group('lead')}{name}={REDACTED}"
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .arrow import json_array, to_python, wgs84_projjson
+from .arrow import json_array, wgs84_projjson
+from .python import to_python
 from .tables import (
     arrow_to_geodataframe,
     concat_tables,
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     import geopandas
 
 __all__ = [
-    "GeoParquetWriter",
     "parquet_files",
     "read_arrow",
     "read_geoparquet",
@@ -47,10 +45,6 @@ GEOPARQUET_VERSION = "1.1.0"
 """The GeoParquet version written (as stac-geoparquet 0.8 does)."""
 STAC_GEOPARQUET_VERSION = "1.0.0"
 """The stac-geoparquet metadata version written."""
-DEFAULT_ROWS_PER_PART = 100_000
-"""Rows per part file of :class:`GeoParquetWriter`."""
-DEFAULT_ROW_GROUP_ROWS = 10_000
-"""Rows buffered in memory before :class:`GeoParquetWriter` writes them as one row group."""
 
 
 # --- GeoParquet ----------------------------------------------------------------------------
@@ -150,150 +144,6 @@ def write_geoparquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return path
-
-
-_PART = re.compile(r"^part-(\d+)\.parquet$")
-
-
-class GeoParquetWriter:
-    """Stream tables to a directory of GeoParquet part files, with bounded memory.
-
-    Tables are buffered until ``row_group_rows`` rows, then written as one row group of the
-    open part; a part is closed (and only then given its final name, atomically) at
-    ``rows_per_part`` rows, or earlier when a table brings columns or types the part's schema
-    cannot hold. Parts may have different schemas; :func:`read_arrow` unifies them.
-    ``write(table, part_name="chunk-7")`` writes that table alone as ``chunk-7.parquet``.
-    Used as a context manager, an exception discards the unfinished part.
-
-    Example:
-        >>> import tempfile
-        >>> from stacfetch._formats.arrow import items_to_arrow
-        >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "a", "geometry": None,
-        ...         "properties": {"datetime": "2024-01-01T00:00:00Z"}, "assets": {}}
-        >>> with GeoParquetWriter(tempfile.mkdtemp()) as writer:
-        ...     _ = writer.write(items_to_arrow([item]))
-        >>> [p.name for p in writer.parts], read_arrow(writer.path).num_rows
-        (['part-00000.parquet'], 1)
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        rows_per_part: int = DEFAULT_ROWS_PER_PART,
-        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
-    ) -> None:
-        if rows_per_part < 1 or row_group_rows < 1:
-            raise ValueError("rows_per_part and row_group_rows must be >= 1")
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.rows_per_part = rows_per_part
-        self.row_group_rows = min(row_group_rows, rows_per_part)
-        self.parts: list[Path] = []
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
-        self._part_rows = 0
-        self._temp: Path | None = None
-        numbers = [int(m.group(1)) for p in self.path.iterdir() if (m := _PART.match(p.name))]
-        self._next = max(numbers, default=-1) + 1
-
-    def write(self, table: pa.Table, part_name: str | None = None) -> list[Path]:
-        """Add a table; returns the part files completed by this call.
-
-        With ``part_name``, the table is written at once as ``<part_name>.parquet``.
-        """
-        if part_name is not None:
-            if "/" in part_name or os.sep in part_name or part_name.startswith("."):
-                raise ValueError(f"part_name must be a plain file name, got {part_name!r}")
-            path = write_geoparquet(table, self.path / f"{part_name}.parquet")
-            self.parts.append(path)
-            return [path]
-        if table.num_rows == 0:
-            return []
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
-        done: list[Path] = []
-        while self._pending_rows >= self.row_group_rows:
-            done += self._flush(self.row_group_rows)
-        return done
-
-    def close(self) -> list[Path]:
-        """Write what is buffered, finish the open part; returns every part written."""
-        while self._pending_rows:
-            self._flush(self._pending_rows)
-        self._finish()
-        return list(self.parts)
-
-    def abort(self) -> None:
-        """Drop what is buffered and the unfinished part; finished parts stay."""
-        self._pending, self._pending_rows = [], 0
-        if self._writer is not None:
-            self._writer.close()
-        if self._temp is not None:
-            self._temp.unlink(missing_ok=True)
-        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
-
-    def __enter__(self) -> GeoParquetWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _take(self, rows: int) -> pa.Table:
-        """Up to ``rows`` buffered rows, as one table."""
-        taken: list[pa.Table] = []
-        count = 0
-        while self._pending and count < rows:
-            table = self._pending.pop(0)
-            if count + table.num_rows > rows:
-                keep = rows - count
-                self._pending.insert(0, table.slice(keep))
-                table = table.slice(0, keep)
-            taken.append(table)
-            count += table.num_rows
-        self._pending_rows -= count
-        return concat_tables(taken)
-
-    def _flush(self, rows: int) -> list[Path]:
-        room = self.rows_per_part - self._part_rows if self._writer else self.rows_per_part
-        group = _parquet_ready(self._take(min(rows, room)))
-        done: list[Path] = []
-        if self._schema is not None:
-            unified = unify_schemas([self._schema, group.schema])
-            if not unified.equals(self._schema, check_metadata=True):
-                done += self._finish()
-            group = conform_table(group, unified.with_metadata(_geoparquet_metadata(unified)))
-        if self._writer is None:
-            self._schema = group.schema
-            self._temp = self.path / f".part-{self._next:05d}.parquet.tmp"
-            self._writer = pq.ParquetWriter(self._temp, self._schema, compression="zstd")
-        assert self._writer is not None
-        self._writer.write_table(group, row_group_size=len(group) or None)
-        self._part_rows += group.num_rows
-        if self._part_rows >= self.rows_per_part:
-            done += self._finish()
-        return done
-
-    def _finish(self) -> list[Path]:
-        if self._writer is None or self._temp is None:
-            return []
-        self._writer.close()
-        path = self.path / f"part-{self._next:05d}.parquet"
-        os.replace(self._temp, path)
-        self._next += 1
-        self.parts.append(path)
-        self._writer, self._temp, self._schema, self._part_rows = None, None, None, 0
-        return [path]
 
 
 def write_part(table: pa.Table, path: str | os.PathLike[str], like: pa.Schema | None) -> pa.Schema:

@@ -27,7 +27,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stacfetch._formats.arrow import CORE_COLUMNS, INVALID_GEOMETRY, ITEM, KEY, LEVEL, to_python
+from stacfetch._formats.arrow import CORE_COLUMNS, INVALID_GEOMETRY, ITEM, KEY, LEVEL
+from stacfetch._formats.python import to_python
 from stacfetch._model.errors import ConfigurationError, SourceError
 
 __all__ = ["aiter_source_pages", "iter_source_pages", "resolve_source", "table_to_items"]

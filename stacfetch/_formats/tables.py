@@ -25,14 +25,12 @@ from stacfetch._formats.arrow import (
     KEY,
     LEVEL,
     TIMESTAMP,
-    format_timestamps,
     geometry_field,
-    is_json,
     items_to_arrow,
     json_array,
-    to_python,
     to_timestamps,
 )
+from stacfetch._formats.python import format_timestamps, is_json, to_python
 
 if TYPE_CHECKING:
     import geopandas
@@ -44,7 +42,6 @@ __all__ = [
     "conform_table",
     "is_list_type",
     "items_to_arrow",
-    "items_to_geodataframe",
     "json_field",
     "minimal_schema",
     "unify_fields",
@@ -387,17 +384,3 @@ def _shapes(wkb: Any) -> Any:
             return shapely.from_wkb(wkb, on_invalid="fix")  # shapely >= 2.1
         except ValueError:
             return shapely.from_wkb(wkb, on_invalid="ignore")
-
-
-def items_to_geodataframe(items: Sequence[dict[str, Any]]) -> geopandas.GeoDataFrame:
-    """A GeoDataFrame of STAC item dicts (:func:`items_to_arrow`, then
-    :func:`arrow_to_geodataframe`).
-
-    Example:
-        >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "a", "collection": "c",
-        ...         "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
-        ...         "bbox": [1, 2, 1, 2], "properties": {"datetime": "2024-01-01T00:00:00Z"}}
-        >>> items_to_geodataframe([item]).loc[0, ["id", "datetime"]].tolist()
-        ['a', Timestamp('2024-01-01 00:00:00+0000', tz='UTC')]
-    """
-    return arrow_to_geodataframe(items_to_arrow(items))

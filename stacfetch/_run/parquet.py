@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 
 from .._engine.records import ChunkEnd, PlanReady
 from .._formats.geoparquet import unify_parts
-from .._formats.part_dedup import deduplicate_parts
 from .._model.errors import ConfigurationError
 from .._model.types import Chunk
+from .part_dedup import deduplicate_parts
 from .parts import PartWriter, Rows
 from .pipeline import outputs
 from .resume import Manifest

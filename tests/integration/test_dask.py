@@ -28,10 +28,10 @@ import stacfetch
 from stacfetch import Ingestor
 from stacfetch._dask.read import read_dask_geodataframe
 from stacfetch._formats.geoparquet import write_geoparquet
-from stacfetch._formats.part_dedup import deduplicate_parts
 from stacfetch._formats.tables import items_to_arrow
 from stacfetch._model.datetimes import parse_datetime
 from stacfetch._model.events import ChunkSplit, EntryPlanned, Event, PageFetched
+from stacfetch._run.part_dedup import deduplicate_parts
 from stacfetch._run.resume import MANIFEST_NAME, Manifest
 from tests.support.faultproxy import FaultProxy, overlaps
 from tests.support.itemgen import generate_items
@@ -112,7 +112,7 @@ def test_same_set_as_one_machine_and_the_reference(
     single = Ingestor(stac_url, **SEARCH, concurrency=3, limit=100, progress=False)
     assert set(keys(single.to_parquet(tmp_path / "one.parquet"))) == expected
     assert not ing.failures
-    assert Manifest.open(out, ing._signature()).complete
+    assert Manifest.open(out, ing.run.signature()).complete
     # parts are named after chunks; the copies two chunks both fetched were removed once
     assert all(len(p.name.split("-")[1]) == 16 for p in parts(out))
     removed = [e for e in sink.events if isinstance(e, PageFetched) and e.chunk_id == "dedup"]
@@ -226,7 +226,7 @@ def test_permanent_failure_window_then_retry_heals(
     lost = set().union(*(reference_ids({"collections": ["sf-a"], "datetime": iv}) for iv in failed))
     got = set(keys(out))
     assert full - lost <= got < full
-    assert not Manifest.open(out, ing._signature()).complete
+    assert not Manifest.open(out, ing.run.signature()).complete
 
     proxy.heal(rule)
     proxy.reset()
@@ -235,7 +235,7 @@ def test_permanent_failure_window_then_retry_heals(
     assert not ing.failures
     assert len(again) == len(set(again))
     assert set(again) == full
-    assert Manifest.open(out, ing._signature()).complete
+    assert Manifest.open(out, ing.run.signature()).complete
     spans = [parse_datetime(iv) for iv in failed]
     searched = [r for r in proxy.records if r.target.startswith("/search")]
     assert searched
@@ -309,7 +309,7 @@ def test_worker_killed_mid_run_still_gives_the_exact_set(
     assert len(got) == len(set(got))
     assert set(got) == expected_ids(reference_ids)
     assert (out / MANIFEST_NAME).exists()
-    assert Manifest.open(out, ing._signature()).complete
+    assert Manifest.open(out, ing.run.signature()).complete
 
 
 def test_cli_dask_option(

@@ -20,9 +20,9 @@ from stacfetch import ConfigurationError, IngestFilters, Ingestor, SearchRejecte
 from stacfetch._engine.logsafe import SecretFilter, redact_text, redacting_logs
 from stacfetch._engine.search import ApiInfo, build_search_request
 from stacfetch._formats.results import geodataframe_to_dicts, sort_frame, sort_items, sort_order
-from stacfetch._formats.tables import items_to_geodataframe
 from stacfetch._model.types import Chunk, Entry, Interval
 from stacfetch._testing.server import StacServer
+from tests.support.parts import items_frame
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 API = ApiInfo("https://x", "https://x/search", ("GET", "POST"))
@@ -316,7 +316,7 @@ def mixed_frame() -> Any:
     s2 = _real("planetary-computer__sentinel-2-l2a__2.json")
     landsat = _real("planetary-computer__landsat-c2-l2__3.json")
     census = _real("planetary-computer__us-census__2.json")
-    gdf = items_to_geodataframe([*s2, *landsat, *census])
+    gdf = items_frame([*s2, *landsat, *census])
     gdf["proj:epsg"] = gdf["proj:epsg"].astype("float64")  # whatever the Arrow layer does
     return gdf
 

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from stacfetch._formats.arrow import TIMESTAMP_COLUMNS, items_to_arrow
-from stacfetch._formats.geoparquet import GeoParquetWriter, write_geoparquet
+from stacfetch._formats.geoparquet import write_geoparquet
 from stacfetch._formats.sources import aiter_source_pages, iter_source_pages, resolve_source
 from stacfetch._model.errors import ConfigurationError, SourceError
+from tests.support.parts import write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))
@@ -147,9 +148,8 @@ def test_round_trip_through_our_geoparquet(path: Path, tmp_path: Path) -> None:
 
 def test_round_trip_of_a_written_dataset(tmp_path: Path) -> None:
     items = [item for path in REAL_FILES for item in load(path)]
-    with GeoParquetWriter(tmp_path / "out", rows_per_part=64, row_group_rows=16) as writer:
-        for start in range(0, len(items), 10):
-            writer.write(items_to_arrow(items[start : start + 10]))
+    pages = (items_to_arrow(items[start : start + 10]) for start in range(0, len(items), 10))
+    write_dataset(tmp_path / "out", pages, rows_per_part=64)
     back = read_all(tmp_path / "out")
     assert len(back) == len(items)
     assert [normalise_item(i) for i in back] == [normalise_item(i) for i in items]

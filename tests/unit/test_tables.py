@@ -26,14 +26,14 @@ from stacfetch._formats.arrow import (
     to_timestamps,
 )
 from stacfetch._formats.geoparquet import (
-    GeoParquetWriter,
     read_arrow,
     read_geoparquet,
     write_geoparquet,
 )
 from stacfetch._formats.sources import table_to_items
-from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables, items_to_geodataframe
+from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables
 from stacfetch._formats.wkb import geojson_to_wkb, wkb_to_geojson
+from tests.support.parts import items_frame, write_dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
 REAL_FILES = sorted(DATA.glob("*.json"))
@@ -290,7 +290,7 @@ def test_concat_timestamps_with_text_and_empty() -> None:
 
 def test_geodataframe_of_real_items() -> None:
     items = all_real_items()
-    gdf = items_to_geodataframe(items)
+    gdf = items_frame(items)
     assert len(gdf) == len(items)
     assert gdf.crs.to_epsg() == 4326
     assert str(gdf["datetime"].dtype) == "datetime64[us, UTC]"
@@ -306,7 +306,7 @@ def test_geodataframe_of_real_items() -> None:
 
 
 def test_empty_geodataframe_is_valid() -> None:
-    gdf = items_to_geodataframe([])
+    gdf = items_frame([])
     assert len(gdf) == 0
     assert {"id", "collection", "geometry"} <= set(gdf.columns)
     assert gdf.crs.to_epsg() == 4326
@@ -316,13 +316,13 @@ def test_empty_geodataframe_is_valid() -> None:
 def test_geodataframe_of_an_unclosed_ring() -> None:
     odd = item("odd")
     odd["geometry"] = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1]]]}
-    gdf = items_to_geodataframe([odd, item("b")])
+    gdf = items_frame([odd, item("b")])
     assert gdf.geometry.iloc[1] is not None
     assert table_to_items(items_to_arrow([odd]))[0]["geometry"] == odd["geometry"]
 
 
 def test_json_columns_are_python_values_in_geodataframe() -> None:
-    gdf = items_to_geodataframe([item("a", tag="x"), item("b", tag={"k": 1})])
+    gdf = items_frame([item("a", tag="x"), item("b", tag={"k": 1})])
     assert gdf["tag"].tolist() == ["x", {"k": 1}]
 
 
@@ -357,13 +357,11 @@ def test_writer_streams_heterogeneous_batches_into_one_dataset(tmp_path: Path) -
     items = all_real_items()
     pages = [items[start : start + 37] for start in range(0, len(items), 37)]
     out = tmp_path / "out"
-    with GeoParquetWriter(out, rows_per_part=100, row_group_rows=40) as writer:
-        for page in pages:
-            writer.write(items_to_arrow(page))
-    parts = writer.parts
+    parts = write_dataset(out, (items_to_arrow(page) for page in pages), rows_per_part=100)
     assert len(parts) >= len(items) // 100
     assert all(p.name.startswith("part-") for p in parts)
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in parts)
+    on_disk = sorted(p.name for p in out.iterdir() if p.suffix == ".parquet")
+    assert on_disk == sorted(p.name for p in parts)
     for part in parts:
         assert b"geo" in pq.read_schema(part).metadata
         assert pq.read_metadata(part).num_rows <= 100
@@ -377,41 +375,14 @@ def test_writer_streams_heterogeneous_batches_into_one_dataset(tmp_path: Path) -
     assert gdf.crs.to_epsg() == 4326
 
 
-def test_writer_named_parts_numbering_and_abort(tmp_path: Path) -> None:
-    table = items_to_arrow([item("a"), item("b")])
-    with GeoParquetWriter(tmp_path) as writer:
-        assert writer.write(table, part_name="chunk-0007") == [tmp_path / "chunk-0007.parquet"]
-        assert writer.write(table) == []
-    assert [p.name for p in writer.parts] == ["chunk-0007.parquet", "part-00000.parquet"]
-    with GeoParquetWriter(tmp_path) as again:  # a second run does not overwrite part-00000
-        again.write(table)
-    assert [p.name for p in again.parts] == ["part-00001.parquet"]
-
-    def fail_midway() -> None:
-        with GeoParquetWriter(tmp_path, row_group_rows=1) as broken:
-            broken.write(table)  # one row group already in the unfinished part
-            raise RuntimeError("the fetch failed")
-
-    with pytest.raises(RuntimeError):
-        fail_midway()
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["chunk-0007.parquet", "part-00000.parquet", "part-00001.parquet"]
-    assert read_arrow(tmp_path).num_rows == 6
-    with pytest.raises(ValueError, match="part_name"):
-        GeoParquetWriter(tmp_path).write(table, part_name="../escape")
-
-
 def test_writer_handles_empty_structs_and_nothing_written(tmp_path: Path) -> None:
     bare = item("a", empty={})
     bare["assets"] = {}
-    with GeoParquetWriter(tmp_path / "one") as writer:
-        writer.write(items_to_arrow([bare]))
+    write_dataset(tmp_path / "one", [items_to_arrow([bare])], rows_per_part=10)
     back = table_to_items(read_arrow(tmp_path / "one"))
     assert back[0]["assets"] == {}
     assert back[0]["properties"]["empty"] == {}
-    with GeoParquetWriter(tmp_path / "none") as nothing:
-        nothing.write(items_to_arrow([]))
-    assert nothing.parts == []
+    assert write_dataset(tmp_path / "none", [items_to_arrow([])], rows_per_part=10) == []
     assert len(read_geoparquet(tmp_path / "none")) == 0
 
 
@@ -447,9 +418,7 @@ def test_random_heterogeneous_properties_never_fail_nor_lose_a_key(
     for source, result in zip(items, table_to_items(concatenated), strict=True):
         assert normalise(result["properties"]) == normalise(source["properties"])
     with tempfile.TemporaryDirectory() as directory:
-        with GeoParquetWriter(directory, row_group_rows=2) as writer:
-            for one in items:
-                writer.write(items_to_arrow([one]))
+        write_dataset(Path(directory), (items_to_arrow([one]) for one in items), rows_per_part=2)
         from_disk = sorted(table_to_items(read_arrow(directory)), key=lambda i: int(i["id"]))
     for source, result in zip(items, from_disk, strict=True):
         assert normalise(result["properties"]) == normalise(source["properties"])

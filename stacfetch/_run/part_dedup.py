@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._run.resume import Manifest
+from .resume import Manifest
 
 if TYPE_CHECKING:
     import pyarrow as pa
