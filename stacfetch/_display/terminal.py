@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .._model.events import FailureRecord
 from .._model.progress import EntryProgress, ProgressTracker
-from .auto import (
+from .base import (
     DEFAULT_MIN_INTERVAL,
     ThrottledRenderer,
     bar_position,

@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 
-from stacfetch._display import auto as _progress
-from stacfetch._display.auto import (
+from stacfetch._display import auto, base
+from stacfetch._display.auto import make_progress
+from stacfetch._display.base import (
     ProgressRenderer,
     ThrottledRenderer,
     describe_entry,
     format_duration,
-    make_progress,
 )
-from stacfetch._display.notebook import FailureTableWidget, NotebookProgress
+from stacfetch._display.failure_table import FailureTableWidget
+from stacfetch._display.notebook import NotebookProgress
 from stacfetch._display.terminal import TerminalProgress, format_summary
 from stacfetch._model.errors import ConfigurationError
 from stacfetch._model.events import (
@@ -257,7 +258,7 @@ def test_retry_button_calls_on_retry_and_shows_outcome() -> None:
     assert seen_disabled == [True]  # disabled while the retry ran
     assert "every failed chunk was fetched" in table.status.value
     assert table.button.disabled  # nothing left to retry
-    assert "No failed chunks" in table.table.value
+    assert "no failed chunks" in table.table.value
     progress.close()
 
 
@@ -435,7 +436,7 @@ async def test_trailing_redraw_shows_the_last_page(monkeypatch: pytest.MonkeyPat
 
 
 async def test_clock_ticks_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_progress, "IDLE_INTERVAL", 0.05)
+    monkeypatch.setattr(base, "IDLE_INTERVAL", 0.05)
     progress = NotebookProgress(display=False, min_interval=0.01)
     calls = counting(progress, monkeypatch)
     feed(progress, start_events())
@@ -565,8 +566,8 @@ class ClosableSink(Sink):
 
 @pytest.fixture
 def plain_script(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setattr(_progress, "in_jupyter_kernel", lambda: False)
-    monkeypatch.setattr(_progress, "_stderr_is_tty", lambda: False)
+    monkeypatch.setattr(auto, "in_jupyter_kernel", lambda: False)
+    monkeypatch.setattr(auto, "_stderr_is_tty", lambda: False)
     return monkeypatch
 
 
@@ -581,7 +582,7 @@ def test_make_progress_auto_in_a_script_is_silent(plain_script: pytest.MonkeyPat
 
 
 def test_make_progress_auto_on_a_terminal(plain_script: pytest.MonkeyPatch) -> None:
-    plain_script.setattr(_progress, "_stderr_is_tty", lambda: True)
+    plain_script.setattr(auto, "_stderr_is_tty", lambda: True)
     renderer = make_progress("auto")
     assert isinstance(renderer, TerminalProgress)
     renderer.close()
@@ -590,7 +591,7 @@ def test_make_progress_auto_on_a_terminal(plain_script: pytest.MonkeyPatch) -> N
 def test_make_progress_auto_in_jupyter(
     plain_script: pytest.MonkeyPatch, no_display: list[object]
 ) -> None:
-    plain_script.setattr(_progress, "in_jupyter_kernel", lambda: True)
+    plain_script.setattr(auto, "in_jupyter_kernel", lambda: True)
     collector = FailureCollector()
 
     def retry() -> None:
@@ -648,10 +649,10 @@ def test_make_progress_rejects_unknown_values(value: Any) -> None:
 
 def test_check_progress_validates_without_building(no_display: list[object]) -> None:
     for value in ["auto", "widgets", "Notebook", "bars", True, False, None, Sink()]:
-        _progress.check_progress(value)
+        auto.check_progress(value)
     assert no_display == []
     with pytest.raises(ConfigurationError, match="got 'sparkles'"):
-        _progress.check_progress("sparkles")
+        auto.check_progress("sparkles")
 
 
 def test_make_progress_survives_widgets_that_cannot_be_built(
@@ -666,7 +667,7 @@ def test_make_progress_survives_widgets_that_cannot_be_built(
 
 
 def test_make_progress_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_progress, "_importable", lambda name: name != "tqdm")
+    monkeypatch.setattr(auto, "_importable", lambda name: name != "tqdm")
     with pytest.raises(ConfigurationError, match=r"pip install 'stacfetch\[terminal\]'"):
         make_progress("bars")
 
@@ -690,6 +691,6 @@ def test_in_jupyter_kernel_detects_the_zmq_shell(monkeypatch: pytest.MonkeyPatch
         (ColabShell(), True),
     ]:
         fake.get_ipython = lambda shell=shell: shell  # type: ignore[attr-defined]
-        assert _progress.in_jupyter_kernel() is expected
+        assert auto.in_jupyter_kernel() is expected
     monkeypatch.delitem(sys.modules, "IPython")
-    assert _progress.in_jupyter_kernel() is False
+    assert auto.in_jupyter_kernel() is False

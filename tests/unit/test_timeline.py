@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 import stacfetch
 from stacfetch import Chunk, Entry, Interval
-from stacfetch._display.notebook import NotebookProgress, failure_table_html
+from stacfetch._display.notebook import NotebookProgress
 from stacfetch._display.summary import RunSummary
 from stacfetch._display.terminal import format_summary
 from stacfetch._display.timeline import parse_interval, timeline_html, timeline_svg, timeline_text
@@ -29,6 +30,7 @@ from stacfetch._model.events import (
     PageFetched,
     Retrying,
 )
+from stacfetch._model.failures import FailureCollector, failure_table_html
 from stacfetch._model.progress import ProgressTracker
 
 KEY = "https://stac.example#c"
@@ -230,6 +232,59 @@ def test_failure_table_cells_carry_the_interval() -> None:
     out = failure_table_html([record("m2", MAR_B)])
     assert f"data-interval='{MAR_B}'" in out
     assert "data-chunk='m2'" in out
+
+
+def header(out: str) -> list[str]:
+    return re.findall(r"<th[^>]*>([^<]*)</th>", out)
+
+
+def cells(out: str) -> list[list[str]]:
+    rows = re.findall(r"<tr>(.*?)</tr>", out)
+    return [
+        [re.sub(r"<[^>]+>", "", td) for td in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in rows
+        if "<td" in row
+    ]
+
+
+def test_failure_table_columns_and_content() -> None:
+    out = failure_table_html([record("m2", MAR_B)])
+    assert header(out) == [
+        "entry",
+        "interval",
+        "status",
+        "error",
+        "attempts",
+        "items delivered",
+        "last seen (UTC)",
+    ]  # no spatial filter: no bbox column
+    assert cells(out) == [["c", MAR_B, "503", "HTTPStatusError: 503", "3", "4", "00:00:01"]]
+    assert "1 failed chunk</b>" in out
+    assert "retry_failed" not in out
+
+
+def test_failure_table_shows_the_bbox_of_spatial_chunks() -> None:
+    tile = dataclasses.replace(record("t1", MAR_B), filters={"bbox": [0, 45.5, 2.25, 47]})
+    shape = {"type": "Polygon", "coordinates": [[[1, 2], [3, 2], [3, 4.5], [1, 2]]]}
+    cut = dataclasses.replace(record("t2", None), filters={"intersects": shape})
+    plain = record("t3", MAR_B)
+    out = failure_table_html([tile, cut, plain])
+    assert header(out)[:3] == ["entry", "interval", "bbox"]
+    assert [row[:3] for row in cells(out)] == [
+        ["c", MAR_B, "0, 45.5, 2.25, 47"],
+        ["c", "(whole search)", "≈ 1, 2, 3, 4.5"],
+        ["c", MAR_B, ""],
+    ]
+
+
+def test_collector_repr_is_the_same_table() -> None:
+    collector = FailureCollector()
+    assert "no failed chunks" in collector._repr_html_()
+    collector.add(record("m2", MAR_B))
+    out = collector._repr_html_()
+    assert out == failure_table_html(collector, retry_hint=True)
+    assert cells(out)[0][:4] == ["c", MAR_B, "503", "HTTPStatusError: 503"]
+    assert "ing.retry_failed()" in out
 
 
 def test_notebook_rows_draw_the_timeline_only_when_a_chunk_changed() -> None:
