@@ -275,7 +275,7 @@ class Ingestor(PystacResults):
 
             ing.failure_table()
         """
-        from ._display.notebook import FailureTableWidget
+        from ._display.failure_table import FailureTableWidget
 
         return FailureTableWidget(self.failures, on_retry=self._retry_from_widget)
 

@@ -14,26 +14,20 @@ Rules that keep results exact:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from .._model.datetimes import parse_instant
+from .._model.datetimes import MICROSECOND
 from .._model.errors import ConfigurationError
 from .._model.types import Chunk, Entry, Interval
 
 __all__ = [
     "choose_chunk_target",
-    "item_sort_bounds",
-    "page_direction",
     "plan_chunks",
     "resolve_bounds",
     "split_interval",
-    "split_remainder",
 ]
-
-_MICRO = timedelta(microseconds=1)
-Direction = Literal["asc", "desc"]
 
 
 def split_interval(interval: Interval, n: int) -> list[Interval]:
@@ -53,7 +47,7 @@ def split_interval(interval: Interval, n: int) -> list[Interval]:
     if interval.start is None or interval.end is None:
         raise ValueError("only a bounded interval can be split")
     start, end = interval.start, interval.end
-    width_us = (end - start) // _MICRO
+    width_us = (end - start) // MICROSECOND
     n = max(1, min(n, width_us))
     if n == 1:
         return [interval]
@@ -135,97 +129,6 @@ def plan_chunks(
     if tail is not None:
         pieces.append(tail)
     return [Chunk.make(entry, piece, filters) for piece in pieces]
-
-
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_instant(value)
-    except ConfigurationError:
-        return None
-
-
-def item_sort_bounds(item: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
-    """The lowest and highest plausible sort key of an item (``datetime``, ``start_datetime``).
-
-    Servers sort by ``datetime`` or, for range items, by ``start_datetime``; using both
-    bounds keeps remainder splits conservative whichever the server uses.
-
-    Example:
-        >>> lo, hi = item_sort_bounds({"properties": {"datetime": None,
-        ...     "start_datetime": "2020-01-01T00:00:00Z", "end_datetime": "2020-12-31T00:00:00Z"}})
-        >>> lo == hi, lo.year
-        (True, 2020)
-    """
-    props = item.get("properties")
-    if not isinstance(props, Mapping):
-        return None
-    keys = [k for k in (_parse(props.get("datetime")), _parse(props.get("start_datetime"))) if k]
-    if not keys:
-        return None
-    return min(keys), max(keys)
-
-
-def page_direction(features: Sequence[Mapping[str, Any]]) -> Direction | None:
-    """Whether a page is sorted by datetime descending or ascending (None: neither, or unclear).
-
-    Example:
-        >>> f = lambda d: {"properties": {"datetime": d}}
-        >>> page_direction([f("2024-02-01T00:00:00Z"), f("2024-01-01T00:00:00Z")])
-        'desc'
-    """
-    bounds = [item_sort_bounds(f) for f in features]
-    if len(bounds) < 2 or any(b is None for b in bounds):
-        return None
-    lows = [b[0] for b in bounds if b is not None]
-    if lows[0] == lows[-1]:
-        return None
-    if all(x >= y for x, y in itertools.pairwise(lows)):
-        return "desc"
-    if all(x <= y for x, y in itertools.pairwise(lows)):
-        return "asc"
-    return None
-
-
-def split_remainder(
-    interval: Interval,
-    features: Sequence[Mapping[str, Any]],
-    pieces: int,
-    direction: Direction | None = None,
-) -> list[Interval] | None:
-    """What is left of ``interval`` after a sorted page, split into ``pieces`` intervals.
-
-    Sorted descending, every item not yet seen has a key at most the last item's, so the rest
-    lies in ``[start, t]``; ascending, in ``[t, end]``. Returns None when the order is unclear,
-    or the remainder would not be strictly narrower (then keep following ``next`` links).
-
-    Example:
-        >>> from datetime import datetime, timezone
-        >>> utc = timezone.utc
-        >>> iv = Interval(datetime(2024, 1, 1, tzinfo=utc), datetime(2024, 12, 31, tzinfo=utc))
-        >>> f = lambda d: {"properties": {"datetime": d}}
-        >>> rest = split_remainder(iv, [f("2024-12-01T00:00:00Z"), f("2024-07-01T00:00:00Z")], 2)
-        >>> rest[-1].end.month, len(rest)
-        (7, 2)
-    """
-    direction = direction or page_direction(features)
-    if direction is None or not features:
-        return None
-    last = item_sort_bounds(features[-1])
-    if last is None:
-        return None
-    if direction == "desc":
-        t = last[1]
-        if interval.start is None or not interval.start < t or (interval.end and t >= interval.end):
-            return None
-        rest = Interval(interval.start, t)
-    else:
-        t = last[0]
-        if interval.end is None or not t < interval.end or (interval.start and t <= interval.start):
-            return None
-        rest = Interval(t, interval.end)
-    return split_interval(rest, max(1, pieces))
 
 
 def choose_chunk_target(chunk_size: int | None, limit: int, total: int | None, workers: int) -> int:

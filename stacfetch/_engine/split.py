@@ -28,8 +28,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from .._model.datetimes import parse_instant
-from .._model.errors import ConfigurationError
+from .._model.datetimes import instant_or_none
 from .._model.types import Chunk, Interval
 from .plan import split_interval
 
@@ -61,15 +60,6 @@ _MIN_TILE = 1e-6
 
 
 # -- what an item occupies -----------------------------------------------------------------------
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_instant(value)
-    except ConfigurationError:
-        return None
-
-
 def item_span(item: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
     """The closed time span of an item: ``start_/end_datetime`` when set, else its instant.
 
@@ -82,10 +72,13 @@ def item_span(item: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
     props = item.get("properties")
     if not isinstance(props, Mapping):
         return None
-    start, end = _instant(props.get("start_datetime")), _instant(props.get("end_datetime"))
+    start, end = (
+        instant_or_none(props.get("start_datetime")),
+        instant_or_none(props.get("end_datetime")),
+    )
     if start is not None and end is not None and start <= end:
         return start, end
-    when = _instant(props.get("datetime"))
+    when = instant_or_none(props.get("datetime"))
     return (when, when) if when is not None else None
 
 

@@ -22,6 +22,7 @@ def is_json(field: pa.Field) -> bool:
     """Whether a field holds JSON text (see :data:`ENCODING`).
 
     Example:
+        >>> from stacfetch._formats.arrow import JSON_META
         >>> is_json(pa.field("tag", pa.string(), metadata=JSON_META))
         True
     """

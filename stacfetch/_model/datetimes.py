@@ -21,11 +21,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from .errors import ConfigurationError
-from .types import Interval
+from .types import UTC, Interval
 
-__all__ = ["DatetimeLike", "parse_datetime", "parse_instant"]
+__all__ = ["DatetimeLike", "instant_or_none", "parse_datetime", "parse_instant"]
 
-UTC = timezone.utc
 
 DatetimeLike = str | datetime | date | Sequence[str | datetime | date | None] | None
 
@@ -35,7 +34,8 @@ _FULL = re.compile(
 )
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _OPEN = {"", ".."}
-_MICRO = timedelta(microseconds=1)
+MICROSECOND = timedelta(microseconds=1)
+"""The resolution of STAC datetimes here (and of Arrow timestamps: ``us``)."""
 
 
 def _bad(field: str, value: object, why: str) -> ConfigurationError:
@@ -62,7 +62,7 @@ def _period_end(year: int, month: int | None, day: int | None) -> datetime:
         nxt = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
     else:
         nxt = datetime(year + 1, 1, 1, tzinfo=UTC)
-    return nxt - _MICRO
+    return nxt - MICROSECOND
 
 
 def parse_instant(
@@ -177,3 +177,19 @@ def parse_datetime(value: DatetimeLike | Any, *, field: str = "datetime") -> Int
             "swap them"
         )
     return Interval(start, stop)
+
+
+def instant_or_none(value: Any) -> datetime | None:
+    """``value`` parsed as an RFC 3339 instant, or None when it is not one (an item's
+    ``datetime`` may be null, missing or malformed: it then tells nothing).
+
+    Example:
+        >>> instant_or_none("2024-06-01T00:00:00Z"), instant_or_none(None), instant_or_none("x")
+        (datetime.datetime(2024, 6, 1, 0, 0, tzinfo=datetime.timezone.utc), None, None)
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_instant(value)
+    except ConfigurationError:
+        return None

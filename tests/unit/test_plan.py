@@ -11,11 +11,9 @@ from hypothesis import strategies as st
 
 from stacfetch._engine.plan import (
     choose_chunk_target,
-    page_direction,
     plan_chunks,
     resolve_bounds,
     split_interval,
-    split_remainder,
 )
 from stacfetch._model.types import Entry, Interval
 
@@ -127,56 +125,6 @@ def test_plan_chunks_no_datetime_adds_open_edges() -> None:
     assert chunks[0].interval == Interval(None, dt(2020, 1, 1))
     assert chunks[-1].interval == Interval(dt(2021, 1, 1), None)
     assert len(chunks) == 6
-
-
-def test_page_direction() -> None:
-    desc = [feature("2024-03-01T00:00:00Z"), feature("2024-02-01T00:00:00Z")]
-    assert page_direction(desc) == "desc"
-    assert page_direction(desc[::-1]) == "asc"
-    same = [feature("2024-03-01T00:00:00Z")] * 3
-    assert page_direction(same) is None
-    mixed = [*desc, feature("2024-04-01T00:00:00Z")]
-    assert page_direction(mixed) is None
-    assert page_direction([feature(None), feature("2024-01-01T00:00:00Z")]) is None
-
-
-def test_split_remainder_desc_keeps_last_instant() -> None:
-    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
-    page = [feature("2024-12-01T00:00:00Z"), feature("2024-06-01T00:00:00Z")]
-    rest = split_remainder(iv, page, 3)
-    assert rest is not None
-    assert rest[0].start == iv.start
-    assert rest[-1].end == dt(2024, 6, 1)  # closed: items stamped exactly here are re-asked
-    assert len(rest) == 3
-
-
-def test_split_remainder_asc() -> None:
-    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
-    page = [feature("2024-02-01T00:00:00Z"), feature("2024-03-01T00:00:00Z")]
-    rest = split_remainder(iv, page, 2)
-    assert rest is not None
-    assert rest[0].start == dt(2024, 3, 1)
-    assert rest[-1].end == iv.end
-
-
-def test_split_remainder_range_item_uses_conservative_bound() -> None:
-    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
-    # last item has datetime later than its start: desc bound must be the later one
-    page = [
-        feature("2024-12-01T00:00:00Z"),
-        feature("2024-08-01T00:00:00Z", start="2024-05-01T00:00:00Z"),
-    ]
-    rest = split_remainder(iv, page, 1)
-    assert rest == [Interval(dt(2024, 1, 1), dt(2024, 8, 1))]
-
-
-def test_split_remainder_refuses_when_not_narrower() -> None:
-    iv = Interval(dt(2024, 1, 1), dt(2025, 1, 1))
-    at_end = [feature("2025-01-01T00:00:00Z"), feature("2025-01-01T00:00:00Z")]
-    assert split_remainder(iv, at_end, 2) is None
-    before_start = [feature("2024-06-01T00:00:00Z"), feature(None, start="2023-01-01T00:00:00Z")]
-    assert split_remainder(iv, before_start, 2, direction="desc") is None
-    assert split_remainder(Interval(None, dt(2025, 1, 1)), before_start[:1] * 2, 2) is None
 
 
 def test_choose_chunk_target() -> None:
