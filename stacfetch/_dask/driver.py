@@ -11,13 +11,11 @@ What runs where:
   chunk, and one per child chunk a task reports; progress events and
   :class:`~stacfetch.FailureRecord` s, emitted from the futures as they complete; the final
   exactly-once pass.
-- **Workers**: one task per chunk (:func:`fetch_chunk_task`). It builds its own HTTP session and
-  a :class:`~stacfetch._engine.fetch.FetchEngine` with ``local_splits=False`` and the catalog's
-  ``ApiInfo`` pre-seeded (no discovery request), fetches the chunk with the usual retry policy,
-  and writes ``e<entry>-<chunk_id>-<n>.parquet`` parts into the output directory (temporary
-  name, then rename). A chunk that proves large (``chunk_size`` items, else five pages, and
-  more to come) stops, and the rest of its interval comes back as children for the driver to
-  submit. It returns a small :class:`ChunkResult`.
+- **Workers**: one task per chunk (:func:`~stacfetch._dask.task.fetch_chunk_task`, in
+  :mod:`stacfetch._dask.task`): the same wiring as on one machine (``open_engine`` from the
+  run's :class:`~stacfetch._run.run.Connection`), a split policy that only reports children,
+  the catalog's ``ApiInfo`` pre-seeded; it writes ``e<entry>-<chunk_id>-<n>.parquet`` parts
+  with the run's part writer and returns a small ``ChunkResult``.
 
 Cluster-wide budget: every HTTP request of every task holds a lease of a
 ``distributed.Semaphore`` with ``max_leases=concurrency``, one per server origin and run, so
