@@ -19,6 +19,9 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
                 parallel, each following ``next`` links exactly; orjson-parsed only to find
                 the next link and count the items; the collector setting stacfetch uses
                 during runs (``stacfetch._engine.gc``), so that it stays a ceiling
+  wire-N        the network's ceiling: as raw-N, but no item is parsed: each page's tail
+                (after its last ``"links":``, where the in-memory server puts the page's own
+                links and counts) gives the next link and ``numberReturned`` (remote regime)
   ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame (with
                 its default decoder processes: one per core, at most 4)
   stream-N      ``async for item in stacfetch.Ingestor(..., concurrency=N).stream()``
@@ -237,7 +240,7 @@ def _unique(items: Any) -> int:
     return len(keys)
 
 
-async def _raw(spec: dict[str, Any], n: int) -> int:
+async def _raw(spec: dict[str, Any], n: int, parse: bool = True) -> int:
     import gc
 
     import httpx
@@ -251,6 +254,7 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
     cuts = [lo + step * k for k in range(n)] + [hi]
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     seen: set[tuple[str, str]] = set()
+    returned = [0]
 
     async def one(client: httpx.AsyncClient, a: datetime, b: datetime) -> None:
         body: dict[str, Any] | None = {"collections": [COLLECTION], "limit": spec["limit"]}
@@ -259,8 +263,13 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
         while True:
             resp = await client.request(method, url, json=body if method == "POST" else None)
             resp.raise_for_status()
-            page = orjson.loads(resp.content)
-            seen.update((f.get("collection"), f["id"]) for f in page["features"])
+            if parse:
+                page = orjson.loads(resp.content)
+                seen.update((f.get("collection"), f["id"]) for f in page["features"])
+            else:  # the wire ceiling: no item is parsed; the page's tail tells links and count
+                content = resp.content
+                page = orjson.loads(b"{" + content[content.rindex(b'"links":') :])
+                returned[0] += page["numberReturned"]
             link = next((ln for ln in page.get("links", []) if ln.get("rel") == "next"), None)
             del page  # hold no page while waiting for the next one
             if link is None:
@@ -274,7 +283,7 @@ async def _raw(spec: dict[str, Any], n: int) -> int:
         import asyncio
 
         await asyncio.gather(*(one(client, cuts[k], cuts[k + 1]) for k in range(n)))
-    return len(seen)
+    return len(seen) if parse else returned[0]
 
 
 class _PlanClock:
@@ -394,8 +403,8 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         count = _rustac(spec, convert=name == "rustac+arrow")
     else:
         kind, n = name.rsplit("-", 1)
-        if kind == "raw":
-            count = asyncio.run(_raw(spec, int(n)))
+        if kind in ("raw", "wire"):
+            count = asyncio.run(_raw(spec, int(n), parse=kind == "raw"))
         else:
             count = _stacfetch(spec, int(n), stream=kind == "stream", clock=clock)
     seconds = time.perf_counter() - t0
@@ -492,9 +501,9 @@ def table(
         if not _ok(r, expected)
     ]
     rows = [
-        "| contender | runs | median s | items/s | vs pystac+sg | vs raw-N | plan s "
+        "| contender | runs | median s | items/s | vs pystac+sg | vs wire-N | vs raw-N | plan s "
         "| client CPU s | server CPU / wall | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         good = [r for r in runs if _ok(r, expected)]
@@ -505,12 +514,17 @@ def table(
         peak = statistics.median(r["peak_mb"] for r in good)
         plans = [r["plan_s"] for r in good if r.get("plan_s") is not None]
         plan = f"{statistics.median(plans):.1f}" if plans else "-"
-        raw = results.get(f"raw-{name.rsplit('-', 1)[-1]}")
+        n = name.rsplit("-", 1)[-1]
+        raw = results.get(f"raw-{n}")
         vs_raw = _ratio(runs, raw, expected) if raw and name.startswith(("st", "in")) else "-"
+        wire = results.get(f"wire-{n}")
+        vs_wire = (
+            _ratio(runs, wire, expected) if wire and name.startswith(("st", "in", "raw")) else "-"
+        )
         vs_base = _ratio(runs, results[BASELINE], expected) if BASELINE in results else "-"
         rows.append(
             f"| {name} | {len(good)} | {med['seconds']:.2f} | {expected / med['seconds']:,.0f} "
-            f"| {vs_base} | {vs_raw} | {plan} | {med['client_cpu']:.1f} | {share:.0%} "
+            f"| {vs_base} | {vs_wire} | {vs_raw} | {plan} | {med['client_cpu']:.1f} | {share:.0%} "
             f"| {peak:,.0f} |"
         )
     return "\n".join(rows), void
