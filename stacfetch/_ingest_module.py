@@ -15,6 +15,7 @@ from ._engine.plan import plan_chunks
 from ._ingestor import Ingestor
 from ._model.config import IngestConfig, WorkflowContext
 from ._model.datetimes import parse_datetime
+from ._model.entries import missing_fields, row_entry
 from ._model.errors import ConfigurationError
 from ._model.filters import IngestFilters
 from ._model.types import Chunk, Entry
@@ -59,17 +60,20 @@ class IngestModule:
             data = context.data
         elif isinstance(context, Mapping):
             data = context.get("data", context)
-        collection_id = self.config.collection_id or data.get("collection_id")
-        if not collection_id and not self.config.source_file:
+        # the context's data is the matrix row; the config's fields win over it
+        source = self.config.source_file
+        url = None if source else (self.config.catalog_url or data.get("catalog_url"))
+        entry = row_entry(
+            {"collection_id": data.get("collection_id"), "source_file": source}, self.config, url
+        )
+        missing = missing_fields(entry)
+        if "collection_id" in missing:
             raise ConfigurationError("Ingest target (collection_id or source_file) not defined")
-        if self.config.source_file:
-            return Entry(None, collection_id, self.config.source_file)
-        catalog_url = self.config.catalog_url or data.get("catalog_url")
-        if not catalog_url:
+        if missing:
             raise ConfigurationError(
                 "catalog_url: not defined in the config nor in context.data['catalog_url']"
             )
-        return Entry(catalog_url, collection_id)
+        return entry
 
     async def fetch(
         self, context: WorkflowContext | Mapping[str, Any] | None = None

@@ -16,7 +16,7 @@ import pytest
 
 import stacfetch
 from stacfetch import Ingestor
-from stacfetch._cli import _ingest_kwargs, _join_dash_values, build_parser, describe_frame, main
+from stacfetch._cli import build_parser, describe_frame, ingest_kwargs, join_dash_values, main
 from stacfetch._testing.server import StacServer
 
 
@@ -91,8 +91,8 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 # -- parsing ------------------------------------------------------------------------------------
 def parse_ingest(*argv: str) -> dict[str, Any]:
-    args = build_parser().parse_args(_join_dash_values(["ingest", "http://x.org", *argv]))
-    return _ingest_kwargs(args)
+    args = build_parser().parse_args(join_dash_values(["ingest", "http://x.org", *argv]))
+    return ingest_kwargs(args)
 
 
 def test_collections_repeat_and_commas() -> None:
@@ -182,10 +182,10 @@ def test_intersects_inline_file_feature_and_collection(tmp_path: Path) -> None:
 
 
 def test_dash_values_are_joined_only_for_bbox_and_sortby() -> None:
-    assert _join_dash_values(["--bbox", "-1,2,3,4", "-c", "a"]) == ["--bbox=-1,2,3,4", "-c", "a"]
-    assert _join_dash_values(["--sortby", "-datetime"]) == ["--sortby=-datetime"]
-    assert _join_dash_values(["--bbox", "-c"]) == ["--bbox", "-c"]  # an option stays one
-    assert _join_dash_values(["--datetime", "-x"]) == ["--datetime", "-x"]
+    assert join_dash_values(["--bbox", "-1,2,3,4", "-c", "a"]) == ["--bbox=-1,2,3,4", "-c", "a"]
+    assert join_dash_values(["--sortby", "-datetime"]) == ["--sortby=-datetime"]
+    assert join_dash_values(["--bbox", "-c"]) == ["--bbox", "-c"]  # an option stays one
+    assert join_dash_values(["--datetime", "-x"]) == ["--datetime", "-x"]
 
 
 # -- configuration errors: exit 2, a clear message, no traceback, no request -------------------
