@@ -88,6 +88,7 @@ def _cpu() -> float:
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     import geopandas  # noqa: F401  (imports out of the timing)
     import pyarrow.parquet as pq
+    import pystac_client  # noqa: F401
 
     import stacfetch
 

@@ -94,6 +94,7 @@ class FetchEngine:
         workers: int,
         limit: int,
         chunk_size: int | None = None,
+        max_chunk: int | None = None,
         modifier: Callable[[Any], Any] | None = None,
         max_items: int | None = None,
         catalogs: dict[str, tuple[ApiInfo, Any]] | None = None,
@@ -107,6 +108,8 @@ class FetchEngine:
         self.workers = workers
         self.limit = limit
         self.chunk_size = chunk_size
+        self.max_chunk = max_chunk
+        """Without a ``chunk_size``: chunks of at most this many items (None: no cap)."""
         self.modifier = modifier
         self.max_items = max_items
         self.catalogs: dict[str, tuple[ApiInfo, Any]] = catalogs if catalogs is not None else {}
@@ -143,7 +146,9 @@ class FetchEngine:
         state.api, client = await self._catalog(entry.catalog_url)
         if task.chunks is not None:  # re-running known chunks: the entry was checked when planned
             state.chunks = list(task.chunks)
-            state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
+            state.target = choose_chunk_target(
+                self.chunk_size, self.limit, None, self.workers, self.max_chunk
+            )
             return state
         state.info = await asyncio.to_thread(
             read_collection, client, state.api, entry.collection_id
@@ -161,7 +166,9 @@ class FetchEngine:
         entry, filters = state.task.entry, state.task.filters
         interval = filters.interval or Interval(None, None)
         search = filters.search_filters()
-        state.target = choose_chunk_target(self.chunk_size, self.limit, None, self.workers)
+        state.target = choose_chunk_target(
+            self.chunk_size, self.limit, None, self.workers, self.max_chunk
+        )
         if "ids" in search:
             ids = search.pop("ids")
             state.chunks = [
@@ -183,7 +190,9 @@ class FetchEngine:
         if matched is None:
             return
         state.total = matched
-        state.target = choose_chunk_target(self.chunk_size, self.limit, matched, self.workers)
+        state.target = choose_chunk_target(
+            self.chunk_size, self.limit, matched, self.workers, self.max_chunk
+        )
         self.sink.emit(EntryPlanned(state.task.entry.key, 0, matched))
 
     # -- fetching ------------------------------------------------------------------------

@@ -131,18 +131,23 @@ def plan_chunks(
     return [Chunk.make(entry, piece, filters) for piece in pieces]
 
 
-def choose_chunk_target(chunk_size: int | None, limit: int, total: int | None, workers: int) -> int:
+def choose_chunk_target(
+    chunk_size: int | None, limit: int, total: int | None, workers: int, most: int | None = None
+) -> int:
     """Target items per chunk: the configured ``chunk_size``, else two chunks per worker (as
-    planned: evenly spread items are not split again), never below one page.
+    planned: evenly spread items are not split again), never below one page, and at most
+    ``most`` (``to_parquet`` keeps chunks small, so that a resumed run re-fetches little).
 
     Example:
         >>> choose_chunk_target(None, 1000, 100_000, 8)
         6250
         >>> choose_chunk_target(500, 1000, None, 8)
         500
+        >>> choose_chunk_target(None, 1000, 100_000, 8, most=3000), choose_chunk_target(
+        ...     None, 1000, 10_000, 16, most=3000)
+        (3000, 1000)
     """
     if chunk_size is not None:
         return chunk_size
-    if total is None:
-        return limit * 5
-    return max(limit, -(-total // (workers * 2)))
+    target = limit * 5 if total is None else max(limit, -(-total // (workers * 2)))
+    return min(target, most) if most is not None else target

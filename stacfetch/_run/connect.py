@@ -69,6 +69,7 @@ async def open_engine(
             workers=count,
             limit=conn.limit,
             chunk_size=conn.chunk_size,
+            max_chunk=conn.max_chunk,
             modifier=conn.modifier,
             max_items=conn.max_items,
             catalogs=catalogs,

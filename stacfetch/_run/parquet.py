@@ -36,9 +36,10 @@ FLUSH_SECONDS = 2.0
 run's size and speed: a killed run loses at most these seconds of fetched work."""
 
 RESUME_CHUNK_PAGES = 3
-"""``to_parquet`` without a configured ``chunk_size``: chunks of about this many pages, so that
-chunks end (and are recorded done in the manifest) every few seconds: a resumed run re-fetches
-only the chunks that were in flight (a chunk is the unit of resume)."""
+"""``to_parquet`` without a configured ``chunk_size``: chunks of at most this many pages (fewer
+when that keeps every worker busy), so that chunks end (and are recorded done in the manifest)
+every few seconds: a resumed run re-fetches only the chunks that were in flight (a chunk is
+the unit of resume)."""
 
 Ends = list[tuple[Chunk, tuple[Chunk, ...]]]
 
@@ -91,7 +92,7 @@ async def to_parquet(
     sink = run.sink(renderer)
     buffers: dict[int, Rows] = {}
     ends: dict[int, Ends] = {}
-    chunk_size = run.config.concurrency.chunk_size or run.config.limit * RESUME_CHUNK_PAGES
+    max_chunk = run.config.limit * RESUME_CHUNK_PAGES
 
     async def flush(parts: PartWriter, i: int) -> None:
         done = ends.pop(i, [])
@@ -106,7 +107,7 @@ async def to_parquet(
     try:
         async with PartWriter(manifest.path) as parts:
             last_flush = time.monotonic()
-            async for out in outputs(run, tasks, sink, arrow=True, chunk_size=chunk_size):
+            async for out in outputs(run, tasks, sink, arrow=True, max_chunk=max_chunk):
                 parts.check()  # surface a write error now
                 i = index[out.entry.key]
                 if isinstance(out, PlanReady):

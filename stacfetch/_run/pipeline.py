@@ -34,10 +34,11 @@ async def outputs(
     sink: EventSink,
     *,
     arrow: bool = False,
-    chunk_size: int | None = None,
+    max_chunk: int | None = None,
 ) -> AsyncIterator[Output]:
     """Pages and chunk ends of every entry of ``tasks``; ``arrow``: pages carry Arrow tables
-    when decoder processes are on (the engine decides whether to start them).
+    when decoder processes are on (the engine decides whether to start them); ``max_chunk``:
+    chunks of at most this many items unless the config sets a ``chunk_size``.
 
     Example::
 
@@ -48,7 +49,7 @@ async def outputs(
     api = [t for t in tasks if t.entry.source_file is None]
     files = [t for t in tasks if t.entry.source_file is not None]
     decoder = DecoderPool(run.decoders) if arrow and api and run.decoders > 0 else None
-    conn = run.connection(chunk_size)
+    conn = run.connection(max_chunk)
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(redacting_logs(run.headers))
         stack.enter_context(gc_relaxed())

@@ -48,6 +48,7 @@ class Connection:
     concurrency: int
     limit: int
     chunk_size: int | None = None
+    max_chunk: int | None = None
     max_items: int | None = None
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
     trusted_origins: tuple[str, ...] = ()
@@ -105,14 +106,16 @@ class Run:
         """The catalogs' origins: the only ones credentials are sent to."""
         return tuple(sorted({origin_of(e.catalog_url) for e in self.entries if e.catalog_url}))
 
-    def connection(self, chunk_size: int | None = None) -> Connection:
-        """The session and engine settings (``chunk_size`` overrides the config's)."""
+    def connection(self, max_chunk: int | None = None) -> Connection:
+        """The session and engine settings; ``max_chunk`` caps the chunks' size when the
+        config sets no ``chunk_size``."""
         cfg = self.config
         return Connection(
             retry=cfg.retry,
             concurrency=cfg.concurrency.workers,
             limit=cfg.limit,
-            chunk_size=chunk_size or cfg.concurrency.chunk_size,
+            chunk_size=cfg.concurrency.chunk_size,
+            max_chunk=max_chunk,
             max_items=cfg.max_items,
             headers=dict(self.headers),
             trusted_origins=self.origins(),
