@@ -146,9 +146,7 @@ class FetchEngine:
         state.api, client = await self._catalog(entry.catalog_url)
         if task.chunks is not None:  # re-running known chunks: the entry was checked when planned
             state.chunks = list(task.chunks)
-            state.target = choose_chunk_target(
-                self.chunk_size, self.limit, None, self.workers, self.max_chunk
-            )
+            state.target = self._target(None)
             return state
         state.info = await asyncio.to_thread(
             read_collection, client, state.api, entry.collection_id
@@ -166,9 +164,7 @@ class FetchEngine:
         entry, filters = state.task.entry, state.task.filters
         interval = filters.interval or Interval(None, None)
         search = filters.search_filters()
-        state.target = choose_chunk_target(
-            self.chunk_size, self.limit, None, self.workers, self.max_chunk
-        )
+        state.target = self._target(None)
         if "ids" in search:
             ids = search.pop("ids")
             state.chunks = [
@@ -182,6 +178,9 @@ class FetchEngine:
             state.probes.add(root.chunk_id)
             state.counting = asyncio.get_running_loop().create_future()
 
+    def _target(self, total: int | None) -> int:
+        return choose_chunk_target(self.chunk_size, self.limit, total, self.workers, self.max_chunk)
+
     def _counted(self, state: EntryState, matched: int | None) -> None:
         """The probe answered: the total (when reported) sets the chunk target."""
         if state.counting is None or state.counting.done():
@@ -190,9 +189,7 @@ class FetchEngine:
         if matched is None:
             return
         state.total = matched
-        state.target = choose_chunk_target(
-            self.chunk_size, self.limit, matched, self.workers, self.max_chunk
-        )
+        state.target = self._target(matched)
         self.sink.emit(EntryPlanned(state.task.entry.key, 0, matched))
 
     # -- fetching ------------------------------------------------------------------------
