@@ -62,7 +62,7 @@ from .search import (
     page_matched,
     request_limit,
 )
-from .splitting import MAX_DEPTH, Splitter
+from .splitting import MAX_DEPTH, Splitter, truncation
 
 if TYPE_CHECKING:
     pass
@@ -303,6 +303,7 @@ class FetchEngine:
         returned = delivered = empty_pages = 0
         matched: int | None = None
         first = True
+        inseparable = False  # a split was due, but no axis separates the chunk's items
 
         def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
             self.sink.emit(Retrying(key, cid, attempt, status, error, delay))
@@ -395,6 +396,7 @@ class FetchEngine:
                     if node is not None and len(features) < PROBE_LIMIT:  # a count probe
                         sample = [*features, *node.within(chunk)]
                     split = self.splitter.plan(state, chunk, sample, pieces)
+                    inseparable = split is None and delivered > 0
                 if split is not None:
                     children = self.splitter.enqueue(
                         state, chunk, split, features, keys, matched, node, paged=nxt is not None
@@ -423,19 +425,9 @@ class FetchEngine:
                 del page, features, new, positions, table
                 continue
             # No next link, and no split: the end, unless the evidence says items are missing.
-            if matched is not None and returned < matched:
-                msg = (
-                    f"the server stopped at {returned} of {matched} items without a next link, "
-                    "and this search cannot be split further"
-                )
-                await failed(req, None, "Truncated", msg)
-                return
-            if full and cid in state.unpaged_fallbacks and chunk.sequential:
-                msg = (
-                    "the server's filtering disagreed with a split of this search, and it "
-                    f"returns one full page ({len(features)} items) without a next link: "
-                    "items beyond it cannot be reached"
-                )
+            size = len(features) if full else 0
+            msg = truncation(state, chunk, matched, returned, size, inseparable=inseparable)
+            if msg is not None:
                 await failed(req, None, "Truncated", msg)
                 return
             req = None

@@ -137,6 +137,8 @@ class EntryState:
     fallbacks: set[str] = dataclasses.field(default_factory=set)
     unpaged_fallbacks: set[str] = dataclasses.field(default_factory=set)
     """Fallbacks of splits made from a full page without ``next``: paging cannot go beyond."""
+    refetched: int = 0
+    """Items fetched by chunks split without counts: their children fetch them again."""
     bad_axes: set[str] = dataclasses.field(default_factory=set)
     """Axes whose filter the server was seen not to apply: never split on them again."""
     notes: list[str] = dataclasses.field(default_factory=list)

@@ -22,13 +22,14 @@ geometry (a spatial filter would never return it): the chunk is then paged to it
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .._model.datetimes import instant_or_none
+from .._model.datetimes import MICROSECOND, instant_or_none
 from .._model.types import Chunk, Interval
 from .plan import split_interval
 
@@ -53,6 +54,8 @@ TIME_MULTIPLICITY_MAX = 1.25
 """Above this many time children per item on average, time splits multiply the traffic."""
 SPACE_PREFERENCE = 1.5
 """Space is chosen over time only when it sends this many times fewer copies of each item."""
+SAMPLE_SPREAD = 0.5
+"""Time cuts follow the sampled items only when they spread over this share of the chunk."""
 _CUT_OFFSET = 0.0137
 """Cut lines sit this fraction of a tile off the even grid (off whole and half degrees)."""
 _MIN_TILE = 1e-6
@@ -155,13 +158,13 @@ def time_pieces(
     """
     if interval.is_instant:
         return [interval]
+    starts = [s[0] for s in spans if interval.contains(s[0])]
     if interval.is_bounded:
-        return split_interval(interval, n)
+        return _mixed_pieces(interval, n, starts)
 
     def inner(value: datetime | None) -> datetime | None:
         return value if value is not None and interval.contains(value) else None
 
-    starts = [s[0] for s in spans if interval.contains(s[0])]
     lo = interval.start or inner(extent[0]) or (min(starts) if starts else None)
     hi = interval.end or inner(extent[1]) or (max(starts) if starts else None) or inner(now)
     if lo is None or hi is None or hi < lo:
@@ -170,10 +173,46 @@ def time_pieces(
     if interval.start is None:
         pieces.append(Interval(None, lo))
     body = Interval(lo, hi)
-    pieces.extend(split_interval(body, max(1, n - 2)) if lo < hi else [body])
+    pieces.extend(_mixed_pieces(body, max(1, n - 2), starts) if lo < hi else [body])
     if interval.end is None:
         pieces.append(Interval(hi, None))
     return pieces
+
+
+def _mixed_pieces(body: Interval, n: int, starts: Sequence[datetime]) -> list[Interval]:
+    """``body`` (bounded) cut into about ``n`` pieces of equal weight under a blend of two
+    guesses at where the items are: evenly over the interval, and as the sample's start times
+    say (half each), when the sample spreads over at least :data:`SAMPLE_SPREAD` of the
+    interval (a server sorting by datetime sends a bunched first page). The even half bounds
+    every piece where the sample is unrepresentative (a page in the server's order need not
+    be a fair draw); the sample's half follows where the items actually are (a burst, a dense
+    season). Evenly spread samples give even pieces."""
+    assert body.start is not None
+    assert body.end is not None
+    lo = body.start
+    width = (body.end - lo) // MICROSECOND
+    inner = sorted((s - lo) // MICROSECOND for s in starts if lo < s < body.end)
+    if n < 2 or width < 2 or len(inner) < n or inner[-1] - inner[0] < width * SAMPLE_SPREAD:
+        return split_interval(body, n)  # too few, or bunched: a page of a sorted server
+
+    def weight(t: int) -> float:  # the blended share of the items before offset t
+        return 0.5 * t / width + 0.5 * bisect.bisect_right(inner, t) / len(inner)
+
+    taken = set(inner)
+    points = [lo]
+    for i in range(1, n):
+        goal, a, b = i / n, 0, width
+        while a < b:  # the first offset whose blended share reaches the goal
+            mid = (a + b) // 2
+            a, b = (mid + 1, b) if weight(mid) < goal else (a, mid)
+        if a in taken:  # off the sampled item itself: halfway to the next one
+            k = bisect.bisect_right(inner, a)
+            a = (a + inner[k]) // 2 if k < len(inner) else (a + width) // 2
+        cut = lo + timedelta(microseconds=a)
+        if points[-1] < cut < body.end:
+            points.append(cut)
+    points.append(body.end)
+    return [Interval(x, y) for x, y in itertools.pairwise(points)]
 
 
 def _overlaps(piece: Interval, span: tuple[datetime, datetime]) -> bool:

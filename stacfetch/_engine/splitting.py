@@ -20,12 +20,23 @@ from .._model.types import Chunk
 from .records import PROBE_LIMIT, EntryState, SplitNode
 from .split import Split, outside, plan_split
 
-__all__ = ["MAX_DEPTH", "MAX_SPLIT_PIECES", "Splitter", "any_outside"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SPLIT_PIECES",
+    "REFETCH_SHARE",
+    "Splitter",
+    "any_outside",
+    "truncation",
+]
 
 logger = logging.getLogger("stacfetch")
 
 MAX_DEPTH = 12
 """Splits of splits beyond this depth page on instead (each level divides by two or more)."""
+REFETCH_SHARE = 0.25
+"""Without counts, a chunk is split only to keep idle workers busy, and only while the items
+its children fetch again stay under this share of the items kept so far (or one probe's
+worth, for the first split of a run given its chunks)."""
 MAX_SPLIT_PIECES = 16
 """Children of one split in a Dask task (locally: two per worker)."""
 
@@ -61,8 +72,9 @@ class Splitter:
 
         With counts: when more than a target's worth is left (or a page ended early without a
         ``next`` link), into ``matched / target`` children. Without: a probe that has more
-        splits across every worker, a full page without ``next`` splits in two (it may be a
-        truncated window), and a full page with ``next`` splits when workers would idle.
+        splits across every worker, a full page without ``next`` splits (it may be a truncated
+        window), and a full page with ``next`` splits when workers would idle and the items
+        fetched again stay within :data:`REFETCH_SHARE`.
         """
         assert state.queue is not None
         most = max(2, 2 * self.workers)
@@ -74,14 +86,23 @@ class Splitter:
             if probe or remaining > target or not has_next:
                 return max(2, min(most, -(-matched // target)))
             return 0
-        if not has_next:
-            return max(2, self.workers - state.busy + 1) if full else 0
-        if probe:
-            return most
         idle = self.workers - state.busy
-        if full and state.queue.qsize() == 0 and idle > 0:
-            return min(most, max(2, idle + 1))
-        return 0
+        if not has_next:
+            pieces = max(2, idle + 1) if full else 0
+        elif probe:
+            pieces = most
+        elif (
+            full
+            and state.queue.qsize() == 0
+            and idle > 0
+            and state.refetched + returned <= max(PROBE_LIMIT, REFETCH_SHARE * state.items)
+        ):
+            pieces = min(most, max(2, idle + 1))
+        else:
+            pieces = 0
+        if pieces:
+            state.refetched += returned
+        return pieces
 
     def plan(
         self, state: EntryState, chunk: Chunk, features: list[Any], pieces: int
@@ -253,3 +274,50 @@ def _problem(node: SplitNode) -> str | None:
 def any_outside(chunk: Chunk, axis: str, features: list[Any]) -> bool:
     """Whether any of ``features`` falls outside the filter ``chunk`` adds on ``axis``."""
     return any(isinstance(f, dict) and outside(chunk, axis, f) for f in features)
+
+
+def truncation(
+    state: EntryState,
+    chunk: Chunk,
+    matched: int | None,
+    returned: int,
+    full_page: int,
+    *,
+    inseparable: bool,
+) -> str | None:
+    """Why a chunk whose last page had no ``next`` link (and was not split) may be missing
+    items, or None when that page is its end. ``full_page``: the page's size when it was full;
+    ``inseparable``: a split was due, no axis separates the chunk's items, and the chunk
+    brought items no other chunk had (a chunk inside a larger range item's span, whose full
+    page holds only items already kept, is taken as complete).
+
+    Missing items are never taken for the end: the server counted more than it returned, or
+    a full page without ``next`` came back from a search no axis could split. (Past
+    :data:`MAX_DEPTH` splits, a full last page is taken as the end: servers that send ``next``
+    only when more items follow end a search of exactly ``limit`` items that way. A plain
+    client paging the user's own search, ``sequential``, stops there too.)
+    """
+    if matched is not None and returned < matched:
+        return (
+            f"the server stopped at {returned} of {matched} items without a next link, "
+            "and this search cannot be split further"
+        )
+    if not full_page or matched is not None:
+        return None
+    if chunk.sequential:
+        if chunk.chunk_id not in state.unpaged_fallbacks:
+            return None
+        return (
+            "the server's filtering disagreed with a split of this search, and it "
+            f"returns one full page ({full_page} items) without a next link: "
+            "items beyond it cannot be reached"
+        )
+    if not inseparable:
+        return None
+    ids = chunk.filters.get("ids")
+    if isinstance(ids, (list, tuple)) and returned >= len(ids):
+        return None
+    return (
+        f"the server returned a full page ({full_page} items) without a next link or a "
+        "count, and this search cannot be split further: items beyond it may be missing"
+    )

@@ -92,7 +92,7 @@ async def test_every_default_order(order: str, counts: bool) -> None:
     exact(ids, items)
     assert not failures
     assert events.of(ChunkSplit), "the search was not split: the test proves nothing"
-    assert server.counters["items_served"] <= (2.0 if counts else 3.5) * N
+    assert server.counters["items_served"] <= 2.0 * N
 
 
 @pytest.mark.parametrize("counts", [True, False], ids=["counts", "no-counts"])

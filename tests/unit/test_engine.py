@@ -173,6 +173,22 @@ async def test_full_page_without_next_and_counts_is_checked() -> None:
     assert set(ids) == reference(api)
 
 
+async def test_full_page_without_next_that_cannot_split_is_a_failure() -> None:
+    """No count, a window of 40 items, and items time and space cannot separate (one
+    timestamp, no geometry): the engine cannot reach what lies beyond the window, and says so
+    in the failure table instead of ending as if the search were complete."""
+    flat = [
+        {**item, "geometry": None, "bbox": None, "properties": {"datetime": "2021-04-22T00:00:00Z"}}
+        for item in ITEMS[:100]
+    ]
+    api = FakeApi(flat, counts=False, window=40)
+    items, failures, _, _ = await run(api, workers=2, limit=20)
+    assert len(items) == 40
+    [record] = list(failures)
+    assert record.error_type == "Truncated"
+    assert "may be missing" in record.message
+
+
 async def test_failed_chunk_is_recorded_and_the_rest_completes() -> None:
     bad = "2020-06"
 

@@ -15,6 +15,7 @@ from stacfetch._engine.plan import (
     resolve_bounds,
     split_interval,
 )
+from stacfetch._engine.split import time_pieces
 from stacfetch._model.types import Entry, Interval
 
 UTC = timezone.utc
@@ -132,3 +133,49 @@ def test_choose_chunk_target() -> None:
     assert choose_chunk_target(None, 1000, 10, 8) == 1000
     assert choose_chunk_target(None, 100, 64_000, 8) == 4000  # two chunks per worker
     assert choose_chunk_target(123, 1000, 10**6, 8) == 123
+
+
+# --- time pieces that follow the sampled items ----------------------------------------------
+@given(
+    a=instants,
+    b=instants,
+    n=st.integers(2, 40),
+    sample=st.lists(st.floats(0, 1), min_size=0, max_size=200),
+)
+@settings(max_examples=300, deadline=None)
+def test_time_pieces_cover_the_interval_whatever_the_sample(
+    a: datetime, b: datetime, n: int, sample: list[float]
+) -> None:
+    start, end = min(a, b), max(a, b)
+    spans = [(start + (end - start) * f, start + (end - start) * f) for f in sample]
+    pieces = time_pieces(Interval(start, end), n, spans, now=NOW)
+    assert pieces[0].start == start
+    assert pieces[-1].end == end
+    assert len(pieces) <= n
+    for left, right in itertools.pairwise(pieces):
+        assert left.end == right.start
+        assert left.start is not None
+        assert left.end is not None
+        assert left.start < left.end
+
+
+def test_time_pieces_follow_a_burst_and_ignore_a_bunched_page() -> None:
+    year = Interval(dt(2021, 1, 1), dt(2022, 1, 1))
+    day = dt(2021, 6, 1)
+    spread = [dt(2021, 1, 1) + timedelta(days=3.6 * i + 0.5) for i in range(100)]
+    burst = [day + timedelta(minutes=7 * i) for i in range(80)] + spread[::5]
+    in_burst = [p for p in time_pieces(year, 16, [(t, t) for t in burst], now=NOW)
+                if p.start is not None and day <= p.start <= day + timedelta(days=1)]  # fmt: skip
+    assert len(in_burst) >= 5  # even cuts alone would put none inside that day
+    # a page of a server sorting by datetime: the newest items, bunched at the end
+    bunched = [dt(2021, 12, 31) + timedelta(minutes=i) for i in range(100)]
+    pieces = time_pieces(year, 16, [(t, t) for t in bunched], now=NOW)
+    assert pieces == split_interval(year, 16)
+
+
+def test_time_pieces_cut_off_the_sampled_items() -> None:
+    year = Interval(dt(2021, 1, 1), dt(2022, 1, 1))
+    stamps = [dt(2021, 1, 1) + timedelta(days=3 * i + 1) for i in range(120)]
+    pieces = time_pieces(year, 16, [(t, t) for t in stamps], now=NOW)
+    cuts = {p.start for p in pieces[1:]}
+    assert not cuts & set(stamps)

@@ -265,7 +265,9 @@ def test_a_rejected_filter_raises_once_before_any_chunk(server: StacServer) -> N
     assert "filter is not supported" in info.value.server_message
     assert isinstance(info.value, ConfigurationError)
     assert len(ing.failures) == 0
-    assert server.counters["searches"] == 2  # one probe per entry, no chunk
+    # at most one probe per entry, no chunk (the first 400 may cancel the other entry's
+    # probe before it is sent, on a busy machine)
+    assert server.counters["searches"] in (1, 2)
     assert server.counters["pages"] == 0
 
 
