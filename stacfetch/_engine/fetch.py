@@ -3,10 +3,10 @@
 Per entry: discover the catalog and collection (config problems raise before any item is
 fetched); start from the user's own search, probed with a small first page; replace a chunk
 that turns out large by children covering its whole search (:mod:`.splitting` decides when
-and checks every split against the server); page the rest; pass every item through the
-entry's exactly-once set. No order is assumed, and a full page without ``next`` is never taken
-as the end. ``docs/architecture.md`` and ``docs/decisions/0001-exactly-once.md`` tell the
-rules in full.
+and checks every split against the server, :mod:`.ramp` whether splits pay on it); page the
+rest; pass every item through the entry's exactly-once set. No order is assumed, and a full
+page without ``next`` is never taken as the end. ``docs/decisions/0001-exactly-once.md``
+tells the rules in full.
 
 Output is a stream of :class:`~.records.PlanReady`, :class:`~.records.Page` and
 :class:`~.records.ChunkEnd` records, with bounded memory: workers block on a bounded queue
@@ -32,7 +32,6 @@ from .._model.events import (
     EntryPlanned,
     EntryStarted,
     EventSink,
-    FailureRecord,
     PageFetched,
     Retrying,
 )
@@ -40,8 +39,8 @@ from .._model.failures import FailureCollector
 from .._model.types import Chunk, Interval
 from .decoder import DecoderPool, InvalidPageContent
 from .discovery import open_catalog, read_collection
-from .http import HttpSession, describe
-from .pages import DECODER_MIN_ITEMS, get_page, start_if_large
+from .http import HttpSession
+from .pages import DECODER_MIN_ITEMS, chunk_failure, get_page, start_if_large
 from .plan import choose_chunk_target
 from .records import (
     PROBE_LIMIT,
@@ -268,18 +267,26 @@ class FetchEngine:
     async def _worker(
         self, state: EntryState, queue: asyncio.Queue[Chunk], out: asyncio.Queue[Output | None]
     ) -> None:
+        key = state.task.entry.key
         while True:
             chunk = await queue.get()
-            state.busy += 1
-            span = ChunkSpan.of(chunk)
-            self.sink.emit(
-                ChunkStarted(state.task.entry.key, chunk.chunk_id, span.interval, span.bbox)
-            )
             try:
-                if not state.stop:
-                    await self._run_chunk(state, chunk, out)
+                admitted = await state.ramp.admit(chunk.chunk_id)
+                span = ChunkSpan.of(chunk)
+                self.sink.emit(ChunkStarted(key, chunk.chunk_id, span.interval, span.bbox))
+                if not admitted:  # a child the first wave showed not worth sending
+                    self.sink.emit(ChunkDone(key, chunk.chunk_id, 0))
+                    await out.put(ChunkEnd(state.task.entry, chunk, ok=True))
+                    await self._complete(state, state.nodes.get(chunk.chunk_id), out, failed=False)
+                    continue
+                state.busy += 1
+                try:
+                    if not state.stop:
+                        await self._run_chunk(state, chunk, out)
+                finally:
+                    state.busy -= 1
+                    state.ramp.finished(chunk.chunk_id)
             finally:
-                state.busy -= 1
                 queue.task_done()
 
     async def _run_chunk(
@@ -302,23 +309,17 @@ class FetchEngine:
         seen_requests: set[str] = set()
         returned = delivered = empty_pages = 0
         matched: int | None = None
-        first = True
+        first, retried = True, False
         inseparable = False  # a split was due, but no axis separates the chunk's items
 
         def on_retry(attempt: int, status: int | None, error: str, delay: float) -> None:
+            nonlocal retried
+            retried = True
             self.sink.emit(Retrying(key, cid, attempt, status, error, delay))
 
         def fail(req: SearchRequest, exc: FetchError | None, error_type: str, msg: str) -> None:
-            request = exc.request if exc and exc.request else describe(req)
-            record = FailureRecord.of_chunk(
-                chunk,
-                error_type=error_type,
-                message=msg,
-                first_time=started,
-                request={"method": req.method, **request},
-                status_code=exc.status_code if exc else None,
-                attempts=exc.attempts if exc else 1,
-                items_delivered=delivered,
+            record = chunk_failure(
+                chunk, req, exc, error_type, msg, first_time=started, delivered=delivered
             )
             state.failed += 1
             self.failures.add(record)
@@ -341,6 +342,7 @@ class FetchEngine:
 
         while req is not None and not state.stop:
             seen_requests.add(req.fingerprint())
+            asked = time.monotonic()
             try:
                 page, features, table = await get_page(
                     self.http, self.decoder, req, entry.collection_id, on_retry
@@ -363,6 +365,9 @@ class FetchEngine:
                 if node is not None and cid not in state.fallbacks:
                     node.child_counts += matched is not None
                     node.child_matched += matched or 0
+                waited = None if retried else time.monotonic() - asked  # retries: no evidence
+                if collapsed := self.splitter.timed(state, node, cid, waited, len(features)):
+                    await out.put(ChunkEnd(entry, collapsed[0], ok=True, children=collapsed[1:]))
             returned += len(features)
             positions, keys = new_items(state.seen, features, entry.collection_id)
             self.splitter.seen_again(node, keys)
@@ -381,6 +386,7 @@ class FetchEngine:
                 await out.put(Page(entry, cid, new, table))
             if self.max_items is not None and state.items >= self.max_items:
                 state.stop = True
+            if state.stop or state.ramp.superseded(cid):  # superseded: by an unsplit fallback
                 break
             nxt = next_request(page, req)
             full = len(features) >= request_limit(req, limit)

@@ -1,5 +1,6 @@
 """One page of a search: parsed as JSON in this process, or decoded to Arrow by a decoder
-process (:mod:`.decoder`), and when to start those processes."""
+process (:mod:`.decoder`), when to start those processes, and the failure record of a chunk
+whose page could not be had."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._model.errors import FetchError
+from .._model.events import FailureRecord
+from .._model.types import Chunk
 from .decoder import DecoderPool
 from .http import HttpSession, describe
 from .records import EntryState
@@ -17,7 +20,7 @@ from .search import SearchRequest
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DECODER_MIN_ITEMS", "get_page", "start_if_large"]
+__all__ = ["DECODER_MIN_ITEMS", "chunk_failure", "get_page", "start_if_large"]
 
 DECODER_MIN_ITEMS = 10_000
 """Below this many items (when the counts tell), decoder processes cost more than they save:
@@ -75,3 +78,28 @@ async def start_if_large(
     if len(known) == len(totals) and sum(known) < min_items:
         return
     await decoder.start()
+
+
+def chunk_failure(
+    chunk: Chunk,
+    req: SearchRequest,
+    exc: FetchError | None,
+    error_type: str,
+    message: str,
+    *,
+    first_time: float,
+    delivered: int,
+) -> FailureRecord:
+    """The failure table's row for ``chunk``, whose request ``req`` failed (``exc``: the HTTP
+    error, None for a problem found in an answer, such as a truncated result)."""
+    request = exc.request if exc and exc.request else describe(req)
+    return FailureRecord.of_chunk(
+        chunk,
+        error_type=error_type,
+        message=message,
+        first_time=first_time,
+        request={"method": req.method, **request},
+        status_code=exc.status_code if exc else None,
+        attempts=exc.attempts if exc else 1,
+        items_delivered=delivered,
+    )

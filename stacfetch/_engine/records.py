@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._model.filters import IngestFilters
 from .._model.types import Chunk, Entry, Interval
 from .discovery import CollectionInfo
+from .ramp import Ramp
 from .search import ApiInfo
 from .split import outside
 
@@ -137,6 +138,8 @@ class EntryState:
     fallbacks: set[str] = dataclasses.field(default_factory=set)
     unpaged_fallbacks: set[str] = dataclasses.field(default_factory=set)
     """Fallbacks of splits made from a full page without ``next``: paging cannot go beyond."""
+    ramp: Ramp = dataclasses.field(default_factory=Ramp)
+    """The gate on the entry's first split (splits stop where they cost more than they gain)."""
     refetched: int = 0
     """Items fetched by chunks split without counts: their children fetch them again."""
     bad_axes: set[str] = dataclasses.field(default_factory=set)

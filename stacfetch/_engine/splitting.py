@@ -17,6 +17,7 @@ from typing import Any
 
 from .._model.events import ChunkDone, ChunkSpan, ChunkSplit, EventSink, Notice
 from .._model.types import Chunk
+from .ramp import SLOWER
 from .records import PROBE_LIMIT, EntryState, SplitNode
 from .split import Split, outside, plan_split
 
@@ -83,10 +84,14 @@ class Splitter:
             remaining = matched - returned
             if remaining <= 0 or (probe and matched <= target):
                 return 0  # a probe of a light chunk: fetch it with full pages instead
+            if state.ramp.expensive:  # splits cost more than they gain: only to reach what
+                return 0 if has_next else 2  # the server cut off
             if probe or remaining > target or not has_next:
                 return max(2, min(most, -(-matched // target)))
             return 0
         idle = self.workers - state.busy
+        if state.ramp.expensive and has_next:
+            return 0  # splits cost more than they gain on this server: page on
         if not has_next:
             pieces = max(2, idle + 1) if full else 0
         elif probe:
@@ -132,6 +137,7 @@ class Splitter:
         the children (locally), tell the front ends. Returns the children."""
         assert state.queue is not None
         children = tuple(split.children)
+        queued = list(children)
         if self.local:
             child_node = SplitNode(
                 chunk, split.axis, node, len(children), set(sample), matched, paged, len(children)
@@ -146,7 +152,16 @@ class Splitter:
                 state.nodes[child.chunk_id] = child_node
                 if probe_first:
                     state.count_probes.add(child.chunk_id)
-        for child in children:
+            # an entry's first split runs one child first (the one with fewest sampled items:
+            # a quick page) to learn whether splits pay on this server
+            if (
+                node is None
+                and paged
+                and features
+                and state.ramp.start({c.chunk_id for c in children})
+            ):
+                queued.sort(key=lambda c: len(child_node.within(c)))
+        for child in queued:
             if not paged:
                 state.truncation_children.add(child.chunk_id)
             if self.local:
@@ -188,6 +203,48 @@ class Splitter:
         children = self.enqueue(state, chunk, split, [], set(), None, None, paged=True)
         state.narrowed.update(c.chunk_id for c in children)
         return children
+
+    def timed(
+        self, state: EntryState, node: SplitNode | None, cid: str, seconds: float | None, items: int
+    ) -> tuple[Chunk, Chunk] | None:
+        """A chunk's first page took ``seconds``: the probe's sets the scale, a wave child's
+        may show that this server's split searches cost more than they gain (then the split
+        is replaced: see :meth:`collapse`). ``None``: the page was retried, and its time says
+        nothing of the search (a wave child then opens the gate without a verdict)."""
+        if seconds is None:
+            state.ramp.finished(cid)
+            return None
+        if cid in state.probes:
+            state.ramp.probed(seconds, items)
+            return None
+        if state.ramp.observe(cid, seconds, items):
+            return self.collapse(state, node)
+        return None
+
+    def collapse(self, state: EntryState, node: SplitNode | None) -> tuple[Chunk, Chunk] | None:
+        """The first wave showed that this server's searches cost more split than whole: page
+        the split chunk unsplit instead (its children not yet sent were dropped; what the
+        wave returns is kept and the exactly-once set drops it from the fallback). Returns
+        ``(split chunk, fallback)``, or None when there is no split to replace."""
+        assert state.queue is not None
+        if node is None:
+            return None
+        node.sample.clear()  # not a disagreement of the server: nothing to verify
+        node.matched = None
+        fallback = node.chunk.again(sequential=True)
+        state.nodes[fallback.chunk_id] = node.parent
+        state.fallbacks.add(fallback.chunk_id)
+        probe_seconds, _ = state.ramp.probe or (0.0, 0)
+        message = (
+            f"{state.task.entry.label}: searches split by stacfetch are much slower than the "
+            f"search itself on this server (a child's page took longer than {SLOWER:g}x the "
+            f"first page's {probe_seconds:.2f} s for its size); paging the search unsplit"
+        )
+        state.notes.append(message)
+        logger.warning("%s", message)
+        self.sink.emit(Notice(state.task.entry.key, message))
+        state.queue.put_nowait(fallback)
+        return node.chunk, fallback
 
     @staticmethod
     def seen_again(node: SplitNode | None, keys: set[tuple[str, str]]) -> None:

@@ -72,6 +72,9 @@ class StacServer:
         datetime_filter_misses: a predicate on item dicts: items it selects are left out of
             every search that has a ``datetime`` filter (a server whose datetime filter is
             buggy).
+        filter_delay: seconds every search with a ``datetime`` or ``bbox`` filter spends, one
+            such search at a time (a static catalog behind a search API, which reads every
+            item file to evaluate a filter and answers one request after the other).
 
     ``counters`` counts requests, searches, pages, items_served, throttled, failed_by_rule and
     max_in_flight.
@@ -102,12 +105,14 @@ class StacServer:
         order: str = "datetime-desc",
         next_links: bool = True,
         datetime_filter_misses: Callable[[dict[str, Any]], bool] | None = None,
+        filter_delay: float = 0.0,
     ) -> None:
         if order not in _ORDERS:
             raise ValueError(f"order: one of {', '.join(_ORDERS)}, not {order!r}")
         self.order, self.next_links = order, next_links
         self.host, self.port, self.url = host, port, ""
         self.page_delay, self.item_delay = page_delay, item_delay
+        self.filter_delay, self._filtering = filter_delay, threading.Lock()
         self.max_concurrent, self.counts = max_concurrent, counts
         self.limits = (default_limit, max_limit)
         self.counters: dict[str, int] = dict.fromkeys((*_COUNTERS, "max_in_flight"), 0)
@@ -207,6 +212,10 @@ class StacServer:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+    def _filter_walk(self) -> None:
+        with self._filtering:  # one filtered search at a time, each a whole walk
+            time.sleep(self.filter_delay)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -328,6 +337,8 @@ class StacServer:
         self.counters["items_served"] += len(page)
         if self.page_delay or self.item_delay:
             await asyncio.sleep(self.page_delay + self.item_delay * len(page))
+        if self.filter_delay and (s.lo is not None or s.hi is not None or s.bbox is not None):
+            await asyncio.to_thread(self._filter_walk)
         features = b",".join(r.raw for r in page)
         return (
             200,

@@ -1,0 +1,101 @@
+"""Splitting only where it pays: an entry's first split starts with one child alone.
+
+On most servers a search with an added filter (a time interval, a bbox tile) costs about what
+the user's own search costs for the same number of items, so splitting it into parallel
+children is pure gain. On some it does not: a static catalog behind a search API reads every
+item file to evaluate a ``datetime`` filter and answers one request at a time, so each child
+costs a whole walk and sixteen of them take many times longer than paging the plain search.
+Nothing in a server's capabilities says which kind it is, so the engine measures: the first
+:data:`WAVE` child of the entry's first split runs alone, and when its first page returns,
+its latency is compared with the probe's (the user's own search), scaled by the number of
+items. If the child took more than :data:`SLOWER` times longer (and longer than
+:data:`FLOOR_SECONDS`), the other children are dropped before they are sent, no split is
+made again for that entry, and the user's search is paged unsplit instead; otherwise every
+child runs. The cost where splitting pays: the other children start one page later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+__all__ = ["FLOOR_SECONDS", "SLOWER", "WAVE", "Ramp"]
+
+WAVE = 1
+"""Children of an entry's first split that run before the gate opens: one, so that on a
+server where each split search is a whole walk, only one such walk is spent."""
+SLOWER = 3.0
+"""A child's page slower than the probe's by this factor (per item) means splits cost more."""
+FLOOR_SECONDS = 0.5
+"""Pages faster than this never count as slow: a split of cheap searches always pays."""
+
+
+@dataclasses.dataclass
+class Ramp:
+    """One entry's gate on its first split.
+
+    Example:
+        >>> import asyncio
+        >>> ramp = Ramp()
+        >>> ramp.probed(0.2, 100)
+        >>> ramp.start({"a", "b", "c"})
+        True
+        >>> asyncio.run(ramp.admit("a")), ramp.observe("a", 3.0, 50)
+        (True, True)
+        >>> sorted(ramp.dropped), ramp.expensive
+        (['b', 'c'], True)
+    """
+
+    probe: tuple[float, int] | None = None
+    """Seconds and items of the probe page (the user's own search)."""
+    children: set[str] = dataclasses.field(default_factory=set)
+    wave: set[str] = dataclasses.field(default_factory=set)
+    dropped: set[str] = dataclasses.field(default_factory=set)
+    expensive: bool = False
+    started: bool = False
+    opened: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    def probed(self, seconds: float, items: int) -> None:
+        """The probe page came back after ``seconds`` with ``items`` items."""
+        if self.probe is None:
+            self.probe = (seconds, max(1, items))
+
+    def start(self, children: set[str]) -> bool:
+        """The entry's first split: gate ``children`` (False: not gated, nothing to compare)."""
+        if self.started or self.probe is None or len(children) <= WAVE:
+            self.started = True
+            return False
+        self.started = True
+        self.children = set(children)
+        return True
+
+    async def admit(self, chunk_id: str) -> bool:
+        """Wait until ``chunk_id`` may run; False when it was dropped."""
+        if chunk_id in self.children and not self.opened.is_set():
+            if len(self.wave) < WAVE:
+                self.wave.add(chunk_id)
+                return True
+            await self.opened.wait()
+        return chunk_id not in self.dropped
+
+    def observe(self, chunk_id: str, seconds: float, items: int) -> bool:
+        """A wave child's first page: True when splitting costs more than it gains (the
+        children not yet sent are then dropped)."""
+        if chunk_id not in self.wave or self.opened.is_set() or self.probe is None:
+            return False
+        probe_seconds, probe_items = self.probe
+        expected = probe_seconds * max(1.0, items / probe_items)
+        self.expensive = seconds > FLOOR_SECONDS and seconds > SLOWER * expected
+        if self.expensive:
+            self.dropped = self.children - self.wave
+        self.opened.set()
+        return self.expensive
+
+    def superseded(self, chunk_id: str) -> bool:
+        """Whether ``chunk_id`` is a wave child whose search the unsplit fallback repeats."""
+        return self.expensive and chunk_id in self.wave
+
+    def finished(self, chunk_id: str) -> None:
+        """A wave child ended without a verdict (it failed): open the gate."""
+        if chunk_id in self.wave:
+            self.opened.set()

@@ -1,0 +1,72 @@
+"""A server where a search with an added filter costs a whole walk of the catalog, one at a
+time (stac-fastapi-static reads every item file to evaluate ``datetime``): splitting must not
+make stacfetch many times slower than paging the plain search, and must stay exact.
+
+``StacServer(filter_delay=...)`` makes every search with a ``datetime`` or ``bbox`` filter
+wait that long, serialised; the user's own search (no filter) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import stacfetch
+from stacfetch._model.events import ChunkSplit, Event, Notice
+from stacfetch._testing.server import StacServer
+from tests.support.shapes import make_shape
+
+pytestmark = pytest.mark.integration
+
+N = 2000
+
+
+class Events:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def fetch(server: StacServer) -> tuple[list[str], Any, Events]:
+    events = Events()
+    ing = stacfetch.Ingestor(
+        server.url, collections=["c"], concurrency=16, limit=500, progress=events, decoders=0
+    )
+    gdf = ing.ingest()
+    return list(gdf["id"]), ing.failures, events
+
+
+@pytest.mark.parametrize("counts", [True, False], ids=["counts", "no-counts"])
+@pytest.mark.parametrize("shape", ["uniform", "one-timestamp"])
+def test_expensive_filters_stop_the_split_and_page_the_search(shape: str, counts: bool) -> None:
+    items = make_shape(shape, N)
+    with StacServer(items, order="id", counts=counts, filter_delay=1.0) as server:
+        ids, failures, events = fetch(server)
+        searches = server.counters["searches"]
+    assert len(ids) == len(set(ids)) == N
+    assert set(ids) == {it["id"] for it in items}
+    assert not failures
+    [notice] = events.of(Notice)
+    assert "much slower than the search itself" in notice.message
+    # the probe, one child (one walk), the plain search's pages: not 16 walks at once
+    assert searches <= 2 + N // 500 + 1, f"{searches} searches"
+
+
+@pytest.mark.parametrize("shape", ["uniform", "one-timestamp"])
+def test_cheap_filters_split_as_usual(shape: str) -> None:
+    items = make_shape(shape, N)
+    with StacServer(items, order="id", counts=False, page_delay=0.05) as server:
+        ids, failures, events = fetch(server)
+        searches = server.counters["searches"]
+    assert set(ids) == {it["id"] for it in items}
+    assert len(ids) == N
+    assert not failures
+    assert not events.of(Notice)
+    assert events.of(ChunkSplit)
+    assert searches > 2 + N // 500 + 1  # the children ran

@@ -1,0 +1,55 @@
+"""The gate on an entry's first split (stacfetch._engine.ramp)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stacfetch._engine.ramp import FLOOR_SECONDS, SLOWER, Ramp
+
+
+async def test_other_children_wait_for_the_first_page_then_run() -> None:
+    ramp = Ramp()
+    ramp.probed(0.2, 100)
+    assert ramp.start({"a", "b", "c"})
+    assert await ramp.admit("a")
+    waiting = asyncio.ensure_future(ramp.admit("b"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # held until the first child's page says whether splits pay
+    assert not ramp.observe("a", 0.3, 800)  # a bigger page, a little slower: splits pay
+    assert await waiting
+    assert await ramp.admit("c")
+    assert not ramp.expensive
+
+
+async def test_a_slow_small_page_drops_the_children_not_sent() -> None:
+    ramp = Ramp()
+    ramp.probed(0.2, 100)
+    ramp.start({"a", "b", "c"})
+    assert await ramp.admit("a")
+    waiting = asyncio.ensure_future(ramp.admit("b"))
+    assert ramp.observe("a", SLOWER * 0.2 + FLOOR_SECONDS, 10)
+    assert not await waiting
+    assert ramp.dropped == {"b", "c"}
+    assert ramp.superseded("a")
+
+
+async def test_a_failed_first_child_opens_the_gate() -> None:
+    ramp = Ramp()
+    ramp.probed(0.2, 100)
+    ramp.start({"a", "b"})
+    await ramp.admit("a")
+    waiting = asyncio.ensure_future(ramp.admit("b"))
+    ramp.finished("a")  # it failed before any page: no verdict, the others run
+    assert await waiting
+    assert not ramp.expensive
+
+
+def test_fast_pages_never_count_as_slow_and_only_the_first_split_is_gated() -> None:
+    ramp = Ramp()
+    ramp.probed(0.01, 100)
+    assert ramp.start({"a", "b"})
+    ramp.wave.add("a")
+    assert not ramp.observe("a", FLOOR_SECONDS * 0.9, 1)  # 45x the probe, but quick
+    assert not ramp.start({"x", "y"})
+    unprobed = Ramp()
+    assert not unprobed.start({"a", "b"})  # nothing to compare with
