@@ -231,20 +231,13 @@ class Splitter:
             return None
         node.sample.clear()  # not a disagreement of the server: nothing to verify
         node.matched = None
-        fallback = node.chunk.again(sequential=True)
-        state.nodes[fallback.chunk_id] = node.parent
-        state.fallbacks.add(fallback.chunk_id)
         probe_seconds, _ = state.ramp.probe or (0.0, 0)
         message = (
             f"{state.task.entry.label}: searches split by stacfetch are much slower than the "
             f"search itself on this server (a child's page took longer than {SLOWER:g}x the "
             f"first page's {probe_seconds:.2f} s for its size); paging the search unsplit"
         )
-        state.notes.append(message)
-        logger.warning("%s", message)
-        self.sink.emit(Notice(state.task.entry.key, message))
-        state.queue.put_nowait(fallback)
-        return node.chunk, fallback
+        return self._replace(state, node, node.chunk.again(sequential=True), message)
 
     @staticmethod
     def seen_again(node: SplitNode | None, keys: set[tuple[str, str]]) -> None:
@@ -289,8 +282,6 @@ class Splitter:
         state.bad_axes.add(node.axis)
         left = [a for a in ("time", "space") if a not in state.bad_axes]
         fallback = node.chunk.again(sequential=not left)
-        state.nodes[fallback.chunk_id] = node.parent
-        state.fallbacks.add(fallback.chunk_id)
         if not node.paged:
             state.unpaged_fallbacks.add(fallback.chunk_id)
         where = node.chunk.interval.to_param() or "the whole search"
@@ -302,6 +293,16 @@ class Splitter:
             f"{state.task.entry.label}: the server's {node.axis} filtering disagrees "
             f"with a split of {where} ({problem}); {instead}"
         )
+        return self._replace(state, node, fallback, message)
+
+    def _replace(
+        self, state: EntryState, node: SplitNode, fallback: Chunk, message: str
+    ) -> tuple[Chunk, Chunk]:
+        """Queue ``fallback`` in place of the split ``node`` and say why (a note, a WARNING,
+        a ``Notice``). Returns ``(split chunk, fallback)``."""
+        assert state.queue is not None
+        state.nodes[fallback.chunk_id] = node.parent
+        state.fallbacks.add(fallback.chunk_id)
         state.notes.append(message)
         logger.warning("%s", message)
         self.sink.emit(Notice(state.task.entry.key, message))

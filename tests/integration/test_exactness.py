@@ -18,27 +18,15 @@ import httpx
 import pytest
 
 import stacfetch
-from stacfetch._model.events import ChunkSplit, Event, Notice
+from stacfetch._model.events import ChunkSplit, Notice
 from stacfetch._testing.server import StacServer
+from tests.support.events import Events
 from tests.support.shapes import SHAPES, make_shape
 
 pytestmark = pytest.mark.integration
 
 ORDERS = ("datetime-desc", "datetime-asc", "id", "insertion", "desc-nulls-last")
 N = 1200
-
-
-class Events:
-    """A sink keeping every event."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def mixed_items(n: int) -> list[dict[str, Any]]:

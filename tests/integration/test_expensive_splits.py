@@ -13,24 +13,14 @@ from typing import Any
 import pytest
 
 import stacfetch
-from stacfetch._model.events import ChunkSplit, Event, Notice
+from stacfetch._model.events import ChunkSplit, Notice
 from stacfetch._testing.server import StacServer
+from tests.support.events import Events
 from tests.support.shapes import make_shape
 
 pytestmark = pytest.mark.integration
 
 N = 2000
-
-
-class Events:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def fetch(server: StacServer) -> tuple[list[str], Any, Events]:
