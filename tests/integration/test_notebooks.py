@@ -32,7 +32,7 @@ SETTINGS = {
 items of both seeded collections, no bbox: the seeded footprints cover the whole globe)."""
 CATALOGS = {
     "some": {},
-    # no datetime filter: all 4,500 seeded items
+    # no datetime filter: all 4,500 seeded items (the env-driven notebooks' detailed tests)
     "thousands": {"STACFETCH_DATETIME": ""},
     # years before the seeded collections begin: the search matches nothing
     "empty": {"STACFETCH_DATETIME": "1990-01-01/1990-12-31"},
@@ -119,6 +119,10 @@ def text_of(cell: Any, stream: str = "stdout") -> str:
     return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == stream)
 
 
+def printed(nb: Any) -> str:
+    return "".join(text_of(cell) for cell in code_cells(nb))
+
+
 def html_of(cell: Any) -> str:
     return "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
 
@@ -165,9 +169,18 @@ def assert_clean(nb: Any) -> None:
 
 
 # -- the notebooks ---------------------------------------------------------------------------
+def assert_thousands(nb: Any) -> None:
+    """Every count the notebook printed is of the thousands of seeded items."""
+    counts = [int(n.replace(",", "")) for n in re.findall(r"^([\d,]+) items", printed(nb), re.M)]
+    assert counts, printed(nb)
+    assert min(counts) >= 1000, counts
+    assert "matched no items" not in printed(nb)
+
+
 def test_quickstart(run_notebook: Any) -> None:
-    nb = run_notebook("01-quickstart")
+    nb = run_notebook("01-quickstart", "thousands")
     assert_clean(nb)
+    assert_thousands(nb)
     assert_bars(nb, cell_with(nb, "gdf = ing.ingest()"), ["sf-a"])
     summary = text_of(cell_with(nb, "ids unique"))
     assert re.fullmatch(r"[\d,]+ items, ids unique: True, failed chunks: 0\n", summary), summary
@@ -176,8 +189,9 @@ def test_quickstart(run_notebook: Any) -> None:
 
 
 def test_matrix(run_notebook: Any) -> None:
-    nb = run_notebook("02-matrix")
+    nb = run_notebook("02-matrix", "thousands")
     assert_clean(nb)
+    assert_thousands(nb)
     assert_bars(nb, cell_with(nb, "gdf = ing.ingest()"), list(COLLECTIONS))
     assert_bars(nb, cell_with(nb, "await ing2.aingest()"), list(COLLECTIONS))
     frames = cell_with(nb, "ing.frames").outputs[0]["data"]["text/plain"]
@@ -229,8 +243,9 @@ def test_failures_and_retry(run_notebook: Any) -> None:
 
 
 def test_files_and_geoparquet(run_notebook: Any) -> None:
-    nb = run_notebook("04-files-and-geoparquet")
+    nb = run_notebook("04-files-and-geoparquet", "thousands")
     assert_clean(nb)
+    assert_thousands(nb)
     assert_bars(nb, cell_with(nb, "ing.to_parquet(OUT"), list(COLLECTIONS))
     listing = cell_with(nb, "ing.to_parquet(OUT").outputs[-1]["data"]["text/plain"]
     assert "_stacfetch_manifest.json" in listing, listing
@@ -240,23 +255,9 @@ def test_files_and_geoparquet(run_notebook: Any) -> None:
     assert "the same items as fetched: True" in text_of(cell_with(nb, "fetched = set"))
 
 
-# -- the catalogs: thousands of items, and none -------------------------------------------------
+# -- a search that matches nothing -----------------------------------------------------------------
 ENV_NOTEBOOKS = ("01-quickstart", "02-matrix", "04-files-and-geoparquet")
 """The notebooks whose search comes from the environment (03 runs its own demo server)."""
-
-
-def printed(nb: Any) -> str:
-    return "".join(text_of(cell) for cell in code_cells(nb))
-
-
-@pytest.mark.parametrize("name", ENV_NOTEBOOKS)
-def test_thousands_of_items(run_notebook: Any, name: str) -> None:
-    nb = run_notebook(name, "thousands")
-    assert_clean(nb)
-    counts = [int(n.replace(",", "")) for n in re.findall(r"^([\d,]+) items", printed(nb), re.M)]
-    assert counts, printed(nb)
-    assert min(counts) >= 1000, counts
-    assert "matched no items" not in printed(nb)
 
 
 @pytest.mark.parametrize("name", ENV_NOTEBOOKS)
