@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._model.errors import FetchError, StacfetchError
 from .._model.events import (
@@ -40,7 +40,7 @@ from .._model.types import Chunk, Interval
 from .decoder import DecoderPool, InvalidPageContent
 from .discovery import open_catalog, read_collection
 from .http import HttpSession
-from .pages import DECODER_MIN_ITEMS, chunk_failure, get_page, start_if_large
+from .pages import DECODER_MIN_ITEMS, chunk_failure, get_page, in_time, start_if_large
 from .plan import choose_chunk_target
 from .records import (
     PROBE_LIMIT,
@@ -61,10 +61,7 @@ from .search import (
     page_matched,
     request_limit,
 )
-from .splitting import MAX_DEPTH, Splitter, truncation
-
-if TYPE_CHECKING:
-    pass
+from .splitting import Splitter, truncation
 
 __all__ = ["FetchEngine"]
 
@@ -300,8 +297,10 @@ class FetchEngine:
         node = state.nodes.get(cid)
         started = time.time()
         probe = cid in state.probes or cid in state.count_probes
+        wave = state.ramp.sampling(cid)  # its first page gives the verdict on splits
+        sampling = wave and not probe  # so that page is small: the other children wait less
         limit = self.limit
-        if probe:
+        if probe or sampling:
             limit = 1 if cid in state.count_probes else min(limit, PROBE_LIMIT)
         if self.max_items is not None:
             limit = max(1, min(limit, self.max_items - state.items))
@@ -344,9 +343,17 @@ class FetchEngine:
             seen_requests.add(req.fingerprint())
             asked = time.monotonic()
             try:
-                page, features, table = await get_page(
-                    self.http, self.decoder, req, entry.collection_id, on_retry
+                fetching = asyncio.ensure_future(
+                    get_page(self.http, self.decoder, req, entry.collection_id, on_retry)
                 )
+                deadline = state.ramp.deadline(limit) if wave and first else None
+                if deadline and not await in_time(fetching, deadline, lambda: retried):
+                    wave = False  # overdue: the verdict needs no page
+                    if not (collapsed := self.splitter.overdue(state, node, cid)):
+                        continue  # no verdict to give (the gate opened meanwhile): ask again
+                    await out.put(ChunkEnd(entry, collapsed[0], ok=True, children=collapsed[1:]))
+                    break
+                page, features, table = await fetching
             except FetchError as exc:
                 await failed(req, exc, exc.error_type, str(exc))
                 return
@@ -390,19 +397,13 @@ class FetchEngine:
                 break
             nxt = next_request(page, req)
             full = len(features) >= request_limit(req, limit)
-            if not chunk.sequential and (
-                node is None or (node.depth < MAX_DEPTH and not node.broken)
-            ):
-                pieces = self.splitter.pieces(
-                    state, matched, returned, has_next=nxt is not None, full=full, probe=probe
-                )
-                split = None
-                if pieces:
-                    sample = features
-                    if node is not None and len(features) < PROBE_LIMIT:  # a count probe
-                        sample = [*features, *node.within(chunk)]
-                    split = self.splitter.plan(state, chunk, sample, pieces)
-                    inseparable = split is None and delivered > 0
+            if not (sampling and matched is None):  # a sample without counts: page on
+                split, unsplit = self.splitter.after_page(
+                    state, chunk, node, features, matched=matched, returned=returned,
+                    has_next=nxt is not None, full=full, probe=probe or sampling,
+                )  # fmt: skip
+                if unsplit:
+                    inseparable = delivered > 0
                 if split is not None:
                     children = self.splitter.enqueue(
                         state, chunk, split, features, keys, matched, node, paged=nxt is not None
@@ -410,8 +411,8 @@ class FetchEngine:
                     await out.put(ChunkEnd(entry, chunk, ok=True, children=children))
                     return
             first = False
-            if probe and (nxt is not None or full):  # not split: fetch it with full pages
-                probe = False
+            if (probe or sampling) and (nxt is not None or full):  # fetch it with full pages
+                probe = sampling = False
                 req = build_search_request(state.api, chunk, self.limit)
                 limit = self.limit
                 seen_requests.clear()

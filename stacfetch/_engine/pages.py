@@ -5,8 +5,9 @@ whose page could not be had."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._model.errors import FetchError
@@ -20,7 +21,7 @@ from .search import SearchRequest
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DECODER_MIN_ITEMS", "chunk_failure", "get_page", "start_if_large"]
+__all__ = ["DECODER_MIN_ITEMS", "chunk_failure", "get_page", "in_time", "start_if_large"]
 
 DECODER_MIN_ITEMS = 10_000
 """Below this many items (when the counts tell), decoder processes cost more than they save:
@@ -59,6 +60,28 @@ async def get_page(
             error_type="InvalidPage",
         )
     return page, features, table
+
+
+async def in_time(
+    fetching: asyncio.Future[Any], seconds: float, retried: Callable[[], bool]
+) -> bool:
+    """Wait up to ``seconds`` for ``fetching``: False when it had not answered by then (it is
+    then cancelled). A request that was retried meanwhile is waited for to its end: its time
+    says nothing of the search.
+
+    Example::
+
+        fetching = asyncio.ensure_future(get_page(http, None, req, "c1", on_retry=None))
+        if await in_time(fetching, 1.5, lambda: False):
+            page, features, table = await fetching
+    """
+    done, _ = await asyncio.wait({fetching}, timeout=seconds)
+    if done or retried():
+        return True
+    fetching.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await fetching
+    return False
 
 
 async def start_if_large(

@@ -11,7 +11,9 @@ its latency is compared with the probe's (the user's own search), scaled by the 
 items. If the child took more than :data:`SLOWER` times longer (and longer than
 :data:`FLOOR_SECONDS`), the other children are dropped before they are sent, no split is
 made again for that entry, and the user's search is paged unsplit instead; otherwise every
-child runs. The cost where splitting pays: the other children start one page later.
+child runs. The wave child's first page is probe-sized, so that the other children wait one
+short page, and the verdict does not wait for a slow page: once it is overdue
+(:meth:`Ramp.deadline`), the page is abandoned and the verdict is given.
 """
 
 from __future__ import annotations
@@ -77,6 +79,32 @@ class Ramp:
                 return True
             await self.opened.wait()
         return chunk_id not in self.dropped
+
+    def sampling(self, chunk_id: str) -> bool:
+        """Whether ``chunk_id`` is a wave child still awaiting its verdict."""
+        return chunk_id in self.wave and not self.opened.is_set()
+
+    def deadline(self, items: int) -> float:
+        """Seconds after which a wave child's page of up to ``items`` items is slow enough
+        for the verdict "splits cost more" (the same rule as :meth:`observe`).
+
+        Example:
+            >>> ramp = Ramp(probe=(0.4, 100))
+            >>> ramp.deadline(100), ramp.deadline(1)
+            (1.2000000000000002, 1.2000000000000002)
+        """
+        probe_seconds, probe_items = self.probe or (0.0, 1)
+        return max(FLOOR_SECONDS, SLOWER * probe_seconds * max(1.0, items / probe_items))
+
+    def overdue(self, chunk_id: str) -> bool:
+        """A wave child's first page is past :meth:`deadline`: the verdict is "splits cost
+        more" (True; the children not yet sent are dropped)."""
+        if not self.sampling(chunk_id):
+            return False
+        self.expensive = True
+        self.dropped = self.children - self.wave
+        self.opened.set()
+        return True
 
     def observe(self, chunk_id: str, seconds: float, items: int) -> bool:
         """A wave child's first page: True when splitting costs more than it gains (the

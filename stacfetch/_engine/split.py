@@ -51,9 +51,12 @@ WORLD: Box = (-180.0, -90.0, 180.0, 90.0)
 """The region split when the search has neither ``bbox`` nor ``intersects``: the whole globe
 (not the collection's extent, which may be stale)."""
 TIME_MULTIPLICITY_MAX = 1.25
-"""Above this many time children per item on average, time splits multiply the traffic."""
+"""Up to this many time children per item on average, a time split is taken (below a space
+split, see :func:`plan_split`'s ``prefer``)."""
 SPACE_PREFERENCE = 1.5
-"""Space is chosen over time only when it sends this many times fewer copies of each item."""
+"""Above it, space is chosen when it sends this many times fewer copies of each item."""
+SMALL_SAMPLE = 8
+"""Fewer sampled items than this say little about the chunk: the axis above is kept."""
 SAMPLE_SPREAD = 0.5
 """Time cuts follow the sampled items only when they spread over this share of the chunk."""
 _CUT_OFFSET = 0.0137
@@ -145,8 +148,8 @@ def time_pieces(
 ) -> list[Interval]:
     """``interval`` cut into about ``n`` contiguous closed pieces that cover it exactly.
 
-    Open ends are bounded by the collection's extent (then by the items seen) and kept as open
-    pieces outside it, so nothing beyond a stale extent is lost.
+    Open ends are bounded by the collection's extent (then by the items seen) for the cuts,
+    and the first and last pieces stay open beyond it, so nothing past a stale extent is lost.
 
     Example:
         >>> from datetime import timezone
@@ -169,13 +172,12 @@ def time_pieces(
     hi = interval.end or inner(extent[1]) or (max(starts) if starts else None) or inner(now)
     if lo is None or hi is None or hi < lo:
         return [interval]
-    pieces: list[Interval] = []
-    if interval.start is None:
-        pieces.append(Interval(None, lo))
     body = Interval(lo, hi)
-    pieces.extend(_mixed_pieces(body, max(1, n - 2), starts) if lo < hi else [body])
+    pieces = _mixed_pieces(body, n, starts) if lo < hi else [body]
+    if interval.start is None:  # the first and last pieces reach beyond the extent
+        pieces[0] = Interval(None, pieces[0].end)
     if interval.end is None:
-        pieces.append(Interval(hi, None))
+        pieces[-1] = Interval(pieces[-1].start, None)
     return pieces
 
 
@@ -369,12 +371,16 @@ def plan_split(
     extent: tuple[datetime | None, datetime | None] = (None, None),
     now: datetime,
     axes: Sequence[str] = ("time", "space"),
+    prefer: str | None = None,
 ) -> Split | None:
     """Children covering ``chunk``'s whole search, on the axis that separates ``sample``.
 
     ``sample`` is a page of the chunk (any order); ``axes`` the axes the server filters
-    correctly. Returns None when no axis would separate the items (then the chunk is paged
-    to its end).
+    correctly; ``prefer`` the axis of the split above: below a space split (time could not
+    separate the items), space is kept while it sends fewer copies of each item than time
+    (each level of time splits cuts through range items again), or when the sample is too
+    small to tell (:data:`SMALL_SAMPLE`). Returns None when no axis would separate the items
+    (then the chunk is paged to its end).
 
     Example:
         >>> from datetime import timezone
@@ -416,7 +422,11 @@ def plan_split(
             counted = [sum(_box_hits(b, t) for t in tiles) for b in boxes if b is not None]
             space_cost = sum(counted) / len(counted)
     space_better = space_cost < pieces and space_cost * SPACE_PREFERENCE < time_cost
-    if time_cost < pieces and (time_cost <= TIME_MULTIPLICITY_MAX or not space_better):
+    # a chunk of a space split (time could not separate its items) stays in space while
+    # space sends fewer copies, or when its sample is too small to tell
+    stay = prefer == "space" and space_cost < pieces
+    stay = stay and (len(sample) < SMALL_SAMPLE or space_cost < time_cost)
+    if time_cost < pieces and not stay and (time_cost <= TIME_MULTIPLICITY_MAX or not space_better):
         return Split("time", [chunk.with_interval(p) for p in time_split])
     if space_cost < pieces:
         return Split("space", [chunk.with_filters(f) for _, f in space_split])

@@ -109,17 +109,50 @@ class Splitter:
             state.refetched += returned
         return pieces
 
+    def after_page(
+        self,
+        state: EntryState,
+        chunk: Chunk,
+        node: SplitNode | None,
+        features: list[Any],
+        *,
+        matched: int | None,
+        returned: int,
+        has_next: bool,
+        full: bool,
+        probe: bool,
+    ) -> tuple[Split | None, bool]:
+        """Whether to split ``chunk`` after a page: ``(the split or None, whether a split was
+        due but no axis separates its items)``. ``probe``: the page was a small first one
+        (the entry's probe, a count probe, or the first wave child's sample)."""
+        if chunk.sequential or (node is not None and (node.depth >= MAX_DEPTH or node.broken)):
+            return None, False
+        pieces = self.pieces(state, matched, returned, has_next=has_next, full=full, probe=probe)
+        if not pieces:
+            return None, False
+        sample = features
+        if node is not None and len(features) < PROBE_LIMIT:  # a count probe
+            sample = [*features, *node.within(chunk)]
+        split = self.plan(state, chunk, sample, pieces, node.axis if node else None)
+        return split, split is None
+
     def plan(
-        self, state: EntryState, chunk: Chunk, features: list[Any], pieces: int
+        self,
+        state: EntryState,
+        chunk: Chunk,
+        features: list[Any],
+        pieces: int,
+        prefer: str | None = None,
     ) -> Split | None:
-        """The split of ``chunk`` into ``pieces`` children (None: it cannot be split)."""
+        """The split of ``chunk`` into ``pieces`` children (None: it cannot be split);
+        ``prefer``: the axis of the split above (kept when the sample is too small to tell)."""
         extent: tuple[datetime | None, datetime | None] = (None, None)
         if state.info is not None:
             extent = (state.info.extent_start, state.info.extent_end)
         now = datetime.now(timezone.utc).replace(microsecond=0)
         sample = [f for f in features if isinstance(f, dict)]
         axes = [a for a in ("time", "space") if a not in state.bad_axes]
-        return plan_split(chunk, sample, pieces, extent=extent, now=now, axes=axes)
+        return plan_split(chunk, sample, pieces, extent=extent, now=now, axes=axes, prefer=prefer)
 
     def enqueue(
         self,
@@ -220,6 +253,13 @@ class Splitter:
         if state.ramp.observe(cid, seconds, items):
             return self.collapse(state, node)
         return None
+
+    def overdue(
+        self, state: EntryState, node: SplitNode | None, cid: str
+    ) -> tuple[Chunk, Chunk] | None:
+        """A wave child's first page is overdue (:meth:`Ramp.deadline`): the verdict is that
+        splits cost more than they gain; the split is replaced (see :meth:`collapse`)."""
+        return self.collapse(state, node) if state.ramp.overdue(cid) else None
 
     def collapse(self, state: EntryState, node: SplitNode | None) -> tuple[Chunk, Chunk] | None:
         """The first wave showed that this server's searches cost more split than whole: page

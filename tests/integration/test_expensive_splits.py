@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import stacfetch
-from stacfetch._model.events import ChunkSplit, Notice
+from stacfetch._engine.records import PROBE_LIMIT
+from stacfetch._model.events import ChunkSplit, ChunkStarted, Notice, PageFetched
 from stacfetch._testing.server import StacServer
 from tests.support.events import Events
 from tests.support.shapes import make_shape
@@ -23,10 +24,15 @@ pytestmark = pytest.mark.integration
 N = 2000
 
 
-def fetch(server: StacServer) -> tuple[list[str], Any, Events]:
+def fetch(server: StacServer, concurrency: int = 16) -> tuple[list[str], Any, Events]:
     events = Events()
     ing = stacfetch.Ingestor(
-        server.url, collections=["c"], concurrency=16, limit=500, progress=events, decoders=0
+        server.url,
+        collections=["c"],
+        concurrency=concurrency,
+        limit=500,
+        progress=events,
+        decoders=0,
     )
     gdf = ing.ingest()
     return list(gdf["id"]), ing.failures, events
@@ -60,3 +66,34 @@ def test_cheap_filters_split_as_usual(shape: str) -> None:
     assert not events.of(Notice)
     assert events.of(ChunkSplit)
     assert searches > 2 + N // 500 + 1  # the children ran
+
+
+def wave_child(events: Events) -> str:
+    """The chunk that ran first among the children of the entry's first split."""
+    first_split = events.of(ChunkSplit)[0]
+    started = [e.chunk_id for e in events.of(ChunkStarted)]
+    return started[started.index(first_split.chunk_id) + 1]
+
+
+def test_an_overdue_first_child_is_abandoned_without_waiting_for_its_page() -> None:
+    items = make_shape("uniform", N)
+    # a filtered page takes 3 s; the verdict's bound is 3x the probe's time (at least 0.5 s)
+    with StacServer(items, order="id", counts=False, filter_delay=3.0) as server:
+        ids, failures, events = fetch(server)
+    assert set(ids) == {it["id"] for it in items}
+    assert len(ids) == N
+    assert not failures
+    assert events.of(Notice)
+    wave = wave_child(events)
+    assert not [e for e in events.of(PageFetched) if e.chunk_id == wave]  # abandoned
+
+
+def test_the_first_child_samples_with_a_small_page_then_pages_in_full() -> None:
+    items = make_shape("uniform", N)
+    with StacServer(items, order="id", counts=False, page_delay=0.05) as server:
+        ids, _, events = fetch(server, concurrency=2)  # 4 children of ~500 items
+    assert set(ids) == {it["id"] for it in items}
+    wave = wave_child(events)
+    pages = [e.new + e.duplicates for e in events.of(PageFetched) if e.chunk_id == wave]
+    assert pages[0] <= PROBE_LIMIT < 500  # the verdict's page: probe-sized
+    assert max(pages) > PROBE_LIMIT  # then the child pages with the user's limit

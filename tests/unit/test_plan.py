@@ -15,8 +15,8 @@ from stacfetch._engine.plan import (
     resolve_bounds,
     split_interval,
 )
-from stacfetch._engine.split import time_pieces
-from stacfetch._model.types import Entry, Interval
+from stacfetch._engine.split import plan_split, time_pieces
+from stacfetch._model.types import Chunk, Entry, Interval
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,3 +179,42 @@ def test_time_pieces_cut_off_the_sampled_items() -> None:
     pieces = time_pieces(year, 16, [(t, t) for t in stamps], now=NOW)
     cuts = {p.start for p in pieces[1:]}
     assert not cuts & set(stamps)
+
+
+def _annual(x: float, y: float, year: int) -> dict[str, object]:
+    return {
+        "bbox": [x, y, x + 1, y + 1],
+        "properties": {
+            "datetime": None,
+            "start_datetime": f"{year}-01-01T00:00:00Z",
+            "end_datetime": f"{year}-12-31T23:59:59Z",
+        },
+    }
+
+
+def test_below_a_space_split_range_items_stay_split_in_space() -> None:
+    # five yearly composites per footprint: a time split in two cuts through one year
+    sample = [_annual(x, y, year) for x in range(121, 179, 6) for y in (-20, 0, 20)
+              for year in range(2017, 2022)]  # fmt: skip
+    tile = Chunk.make(
+        Entry("https://x", "c"), Interval(None, None), {"bbox": [120.8, -29.2, 180.0, 30.8]}
+    )
+    alone = plan_split(tile, sample, 2, now=NOW)
+    below_space = plan_split(tile, sample, 2, now=NOW, prefer="space")
+    assert alone is not None
+    assert below_space is not None
+    assert alone.axis == "time"  # 1.2 copies per item: time, when nothing says otherwise
+    assert below_space.axis == "space"  # each item once, and no deeper cuts through years
+    few = plan_split(tile, sample[:3], 2, now=NOW, prefer="space")
+    assert few is not None
+    assert few.axis == "space"
+
+
+def test_open_ended_time_pieces_cut_inside_the_extent_and_stay_open() -> None:
+    lo, hi = datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)
+    pieces = time_pieces(Interval(None, None), 4, [], extent=(lo, hi), now=NOW)
+    assert len(pieces) == 4  # every piece holds a share of the extent
+    assert pieces[0].start is None
+    assert pieces[-1].end is None
+    assert pieces[0].end == lo + (hi - lo) / 4
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))

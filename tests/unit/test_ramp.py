@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from stacfetch._engine.pages import in_time
 from stacfetch._engine.ramp import FLOOR_SECONDS, SLOWER, Ramp
 
 
@@ -53,3 +54,33 @@ def test_fast_pages_never_count_as_slow_and_only_the_first_split_is_gated() -> N
     assert not ramp.start({"x", "y"})
     unprobed = Ramp()
     assert not unprobed.start({"a", "b"})  # nothing to compare with
+
+
+async def test_an_overdue_wave_page_gives_the_verdict_without_its_page() -> None:
+    ramp = Ramp()
+    ramp.probed(0.3, 100)
+    ramp.start({"a", "b", "c"})
+    assert await ramp.admit("a")
+    assert ramp.sampling("a")
+    assert ramp.deadline(100) == max(FLOOR_SECONDS, SLOWER * 0.3)
+    assert ramp.deadline(1000) == SLOWER * 0.3 * 10  # a bigger page may take longer
+    waiting = asyncio.ensure_future(ramp.admit("b"))
+    assert ramp.overdue("a")
+    assert not await waiting
+    assert ramp.expensive
+    assert ramp.dropped == {"b", "c"}
+    assert not ramp.sampling("a")
+    assert not ramp.overdue("a")  # one verdict
+
+
+async def test_in_time_cancels_a_slow_request_unless_it_was_retried() -> None:
+    slow = asyncio.ensure_future(asyncio.sleep(10))
+    assert not await in_time(slow, 0.01, lambda: False)
+    assert slow.cancelled()
+    quick = asyncio.ensure_future(asyncio.sleep(0.001, result="page"))
+    assert await in_time(quick, 1.0, lambda: False)
+    assert quick.result() == "page"
+    retried = asyncio.ensure_future(asyncio.sleep(0.05, result="page"))
+    assert await in_time(retried, 0.01, lambda: True)  # its time says nothing: waited for
+    assert not retried.cancelled()
+    assert await retried == "page"
