@@ -346,6 +346,8 @@ class FetchEngine:
                 fetching = asyncio.ensure_future(
                     get_page(self.http, self.decoder, req, entry.collection_id, on_retry)
                 )
+                if wave and first:  # other requests to the server in flight: a load
+                    state.ramp.shared = self.http.limiter(req.url).in_flight > 0
                 deadline = state.ramp.deadline(limit) if wave and first else None
                 if deadline and not await in_time(fetching, deadline, lambda: retried):
                     wave = False  # overdue: the verdict needs no page

@@ -17,7 +17,6 @@ from typing import Any
 
 from .._model.events import ChunkDone, ChunkSpan, ChunkSplit, EventSink, Notice
 from .._model.types import Chunk
-from .ramp import SLOWER
 from .records import PROBE_LIMIT, EntryState, SplitNode
 from .split import Split, outside, plan_split
 
@@ -274,7 +273,8 @@ class Splitter:
         probe_seconds, _ = state.ramp.probe or (0.0, 0)
         message = (
             f"{state.task.entry.label}: searches split by stacfetch are much slower than the "
-            f"search itself on this server (a child's page took longer than {SLOWER:g}x the "
+            f"search itself on this server (a child's page took longer than "
+            f"{state.ramp.slower():g}x the "
             f"first page's {probe_seconds:.2f} s for its size); paging the search unsplit"
         )
         return self._replace(state, node, node.chunk.again(sequential=True), message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from stacfetch._engine.pages import in_time
-from stacfetch._engine.ramp import FLOOR_SECONDS, SLOWER, Ramp
+from stacfetch._engine.ramp import FLOOR_SECONDS, SLOWER, SLOWER_SHARED, Ramp
 
 
 async def test_other_children_wait_for_the_first_page_then_run() -> None:
@@ -84,3 +84,14 @@ async def test_in_time_cancels_a_slow_request_unless_it_was_retried() -> None:
     assert await in_time(retried, 0.01, lambda: True)  # its time says nothing: waited for
     assert not retried.cancelled()
     assert await retried == "page"
+
+
+def test_a_server_shared_with_other_requests_needs_a_slower_page() -> None:
+    alone, shared = Ramp(), Ramp(shared=True)
+    for ramp in (alone, shared):
+        ramp.probed(0.5, 100)
+        ramp.start({"a", "b"})
+        ramp.wave.add("a")
+    assert shared.deadline(100) == SLOWER_SHARED * 0.5 > alone.deadline(100) == SLOWER * 0.5
+    assert alone.observe("a", 2.0, 100)  # 4x its probe on a server it has to itself
+    assert not shared.observe("a", 2.0, 100)  # 4x while other pages load it: load, not walks
