@@ -113,10 +113,7 @@ class Ramp:
         more" (True; the children not yet sent are dropped)."""
         if not self.sampling(chunk_id):
             return False
-        self.expensive = True
-        self.dropped = self.children - self.wave
-        self.opened.set()
-        return True
+        return self._verdict(expensive=True)
 
     def observe(self, chunk_id: str, seconds: float, items: int) -> bool:
         """A wave child's first page: True when splitting costs more than it gains (the
@@ -125,11 +122,15 @@ class Ramp:
             return False
         probe_seconds, probe_items = self.probe
         expected = probe_seconds * max(1.0, items / probe_items)
-        self.expensive = seconds > FLOOR_SECONDS and seconds > self.slower() * expected
-        if self.expensive:
+        return self._verdict(seconds > FLOOR_SECONDS and seconds > self.slower() * expected)
+
+    def _verdict(self, *, expensive: bool) -> bool:
+        """Open the gate; where splits cost more, drop the children not yet sent."""
+        self.expensive = expensive
+        if expensive:
             self.dropped = self.children - self.wave
         self.opened.set()
-        return self.expensive
+        return expensive
 
     def superseded(self, chunk_id: str) -> bool:
         """Whether ``chunk_id`` is a wave child whose search the unsplit fallback repeats."""
