@@ -122,7 +122,8 @@ class Ramp:
             return False
         probe_seconds, probe_items = self.probe
         expected = probe_seconds * max(1.0, items / probe_items)
-        return self._verdict(seconds > FLOOR_SECONDS and seconds > self.slower() * expected)
+        slow = seconds > FLOOR_SECONDS and seconds > self.slower() * expected
+        return self._verdict(expensive=slow)
 
     def _verdict(self, *, expensive: bool) -> bool:
         """Open the gate; where splits cost more, drop the children not yet sent."""
