@@ -237,47 +237,16 @@ RUSTAC_CASES = [
 def rustac_url(
     tmp_path_factory: pytest.TempPathFactory, seeded_items: dict[str, list[dict[str, Any]]]
 ) -> Iterator[str]:
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    import httpx
     import orjson
 
-    exe = shutil.which("rustac")
-    assert exe, "rustac is not installed (pip install rustac)"
+    from tests.support.rustac import serve
+
     folder = tmp_path_factory.mktemp("rustac")
     ndjson = folder / "items.ndjson"
     items = [*seeded_items["sf-b"], *seeded_items["sf-a"][:500]]
     ndjson.write_bytes(b"\n".join(orjson.dumps(item) for item in items))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = (folder / "rustac.log").open("wb")
-    cmd = [exe, "serve", "--create-collections", "--addr", f"127.0.0.1:{port}", str(ndjson)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (folder / "rustac.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "rustac serve did not answer in 120 s"
-            time.sleep(0.2)
+    with serve(ndjson) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.parametrize(("name", "kwargs"), RUSTAC_CASES, ids=[c[0] for c in RUSTAC_CASES])

@@ -9,12 +9,6 @@ sequential client gets from the same server.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,60 +19,21 @@ import pytest
 
 import stacfetch
 from stacfetch._model.events import ChunkSplit, Event
-from tests.support.shapes import make_shape
+from tests.support.rustac import serve
+from tests.support.shapes import id_ordered_collections
 
 pytestmark = pytest.mark.integration
 
 N = 1500
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _collections() -> dict[str, list[dict[str, Any]]]:
-    mixed = make_shape("uniform", N - 150, "mixed") + make_shape("annual", 150, "mixed", 1)
-    out = {"mixed": mixed, "dem": make_shape("one-timestamp", N, "dem")}
-    out["annual"] = make_shape("annual", N, "annual")
-    for name, items in out.items():
-        for i, item in enumerate(sorted(items, key=lambda it: str(it["properties"]))):
-            item["id"] = f"{name.upper()}_{i:06d}"  # id order follows the datetime
-        items.sort(key=lambda it: it["id"])  # loaded in id order
-    return out
-
-
 @pytest.fixture(scope="module")
 def rustac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
-    exe = shutil.which("rustac")
-    assert exe is not None, "the rustac command (pip install rustac) is part of the test extras"
-    data = _collections()
+    data = id_ordered_collections(N)
     path = Path(tmp_path_factory.mktemp("rustac")) / "items.ndjson"
     path.write_bytes(b"".join(orjson.dumps(it) + b"\n" for its in data.values() for it in its))
-    port = _port()
-    log = path.with_suffix(".log").open("wb")
-    cmd = [exe, "serve", "--create-collections", "--addr", f"127.0.0.1:{port}", str(path)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, "rustac serve exited"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/", timeout=5).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "rustac serve did not start"
-            time.sleep(0.2)
+    with serve(path) as url:
         yield url, data
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def plain(url: str, collection: str) -> list[str]:

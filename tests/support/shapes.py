@@ -108,3 +108,28 @@ def make_shape(shape: str, n: int, collection: str = "c", seed: int = 0) -> list
     items = [makers[shape](i) for i in range(n)]
     rng.shuffle(items)
     return items
+
+
+def id_ordered_collections(n: int) -> dict[str, list[dict[str, Any]]]:
+    """Three collections of ``n`` items in id order, where ids embed the datetime order (like
+    ``S2A_MSIL2A_2017...``), so a server that keeps them in load order gives pages that *look*
+    sorted by datetime: ``mixed`` (spread over a year, a tenth annual range items among them),
+    ``dem`` (one timestamp) and ``annual`` (range items only).
+
+    Example:
+        >>> data = id_ordered_collections(20)
+        >>> sorted(data), data["dem"][0]["id"], len(data["mixed"])
+        (['annual', 'dem', 'mixed'], 'DEM_000000', 20)
+    """
+    tenth = n // 10
+    mixed = make_shape("uniform", n - tenth, "mixed") + make_shape("annual", tenth, "mixed", 1)
+    out = {
+        "mixed": mixed,
+        "dem": make_shape("one-timestamp", n, "dem"),
+        "annual": make_shape("annual", n, "annual"),
+    }
+    for name, items in out.items():
+        for i, item in enumerate(sorted(items, key=lambda it: str(it["properties"]))):
+            item["id"] = f"{name.upper()}_{i:06d}"  # id order follows the datetime
+        items.sort(key=lambda it: it["id"])
+    return out
