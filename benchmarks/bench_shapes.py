@@ -11,6 +11,9 @@ printed too); the server counts the items it sent (traffic) per run.
 
     python benchmarks/bench_shapes.py --items 20000 --concurrency 16 --repeat 1
 
+``--datetime-misses N`` gives the server a datetime filter that misses every N-th item: the
+time fallback (a space split, or paging unsplit) against sequential paging.
+
 Prints one row per shape and contender: seconds, items, items sent by the server per item
 of the collection, and the ratio to pystac-client in the same round.
 """
@@ -23,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +92,22 @@ def main() -> int:
     parser.add_argument("--order", default="id")
     parser.add_argument("--no-counts", action="store_true")
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument(
+        "--datetime-misses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the server's datetime filter misses every N-th item (a server bug stacfetch must "
+        "notice and fall back from); 0: a faithful filter",
+    )
     args = parser.parse_args()
+    every = args.datetime_misses
+    misses = (lambda item: zlib.crc32(item["id"].encode()) % every == 0) if every else None
     print(
         f"# {args.items} items, concurrency {args.concurrency}, limit {args.limit}, order "
         f"{args.order}, counts {'off' if args.no_counts else 'on'}, page {args.page_delay} s "
         f"+ {args.item_delay * 1000:g} ms/item"
+        + (f", datetime filter misses 1/{every}" if every else "")
     )
     print(
         "| shape | contender | median s | with imports s | items | sent / items "
@@ -108,6 +123,7 @@ def main() -> int:
             order=args.order,
             counts=not args.no_counts,
             max_limit=10_000,
+            datetime_filter_misses=misses,
         ) as server:
             runs: dict[str, list[dict[str, Any]]] = {"pystac": [], "stacfetch": []}
             for _ in range(args.repeat):
