@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 import stacfetch
-from stacfetch._model.events import ChunkSplit, Event
+from stacfetch._model.events import ChunkSplit
+from tests.support.events import Events
 from tests.support.rustac import serve
 from tests.support.shapes import id_ordered_collections
 
@@ -55,15 +56,6 @@ def plain(url: str, collection: str) -> list[str]:
     return ids
 
 
-class Splits:
-    def __init__(self) -> None:
-        self.axes: list[str] = []
-
-    def emit(self, event: Event) -> None:
-        if isinstance(event, ChunkSplit):
-            self.axes.append(event.axis)
-
-
 @pytest.mark.parametrize("collection", ["mixed", "dem", "annual"])
 @pytest.mark.parametrize("limit", [50, 200])
 def test_rustac_in_id_order_is_exact(
@@ -72,15 +64,16 @@ def test_rustac_in_id_order_is_exact(
     url, data = rustac_server
     reference = plain(url, collection)
     assert sorted(reference) == sorted(it["id"] for it in data[collection])
-    splits = Splits()
+    events = Events()
     ing = stacfetch.Ingestor(
-        url, collections=[collection], concurrency=8, limit=limit, progress=splits, decoders=0
+        url, collections=[collection], concurrency=8, limit=limit, progress=events, decoders=0
     )
     gdf = ing.ingest()
     ids = list(gdf["id"])
     assert not ing.failures
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(reference)
-    assert splits.axes, "the search was not split: the test proves nothing"
+    axes = [split.axis for split in events.of(ChunkSplit)]
+    assert axes, "the search was not split: the test proves nothing"
     if collection == "dem":
-        assert set(splits.axes) == {"space"}
+        assert set(axes) == {"space"}

@@ -19,7 +19,8 @@ import orjson
 import pytest
 
 import stacfetch
-from stacfetch._model.events import ChunkSplit, Event
+from stacfetch._model.events import ChunkSplit
+from tests.support.events import Events
 from tests.support.rustac import serve, translate
 from tests.support.shapes import id_ordered_collections
 
@@ -54,15 +55,6 @@ def whole(url: str, body: dict[str, Any]) -> list[str]:
     return [f["id"] for f in page["features"]]
 
 
-class Splits:
-    def __init__(self) -> None:
-        self.axes: list[str] = []
-
-    def emit(self, event: Event) -> None:
-        if isinstance(event, ChunkSplit):
-            self.axes.append(event.axis)
-
-
 def test_the_backend_pages_without_next_or_counts(
     duckdb_server: tuple[str, dict[str, Any]],
 ) -> None:
@@ -81,17 +73,18 @@ def test_duckdb_backend_is_exact(
     duckdb_server: tuple[str, dict[str, Any]], collection: str, limit: int
 ) -> None:
     url, data = duckdb_server
-    splits = Splits()
+    events = Events()
     ing = stacfetch.Ingestor(
-        url, collections=[collection], concurrency=8, limit=limit, progress=splits, decoders=0
+        url, collections=[collection], concurrency=8, limit=limit, progress=events, decoders=0
     )
     ids = list(ing.ingest()["id"])
     assert not ing.failures
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(it["id"] for it in data[collection])
-    assert splits.axes, "the search was not split: the test proves nothing"
+    axes = [split.axis for split in events.of(ChunkSplit)]
+    assert axes, "the search was not split: the test proves nothing"
     if collection == "dem":
-        assert set(splits.axes) == {"space"}
+        assert set(axes) == {"space"}
 
 
 @pytest.mark.parametrize(
