@@ -17,8 +17,9 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
   rustac        the same without the conversion
   raw-N         the ceiling: httpx, the datetime range cut into N equal parts fetched in
                 parallel, each following ``next`` links exactly; orjson-parsed only to find
-                the next link and count the items; the collector setting stacfetch uses
-                during runs (``stacfetch._engine.gc``), so that it stays a ceiling
+                the next link and count the items; the settings stacfetch holds during runs
+                (``stacfetch._engine.tuning``: the collector's threshold, 256 KiB socket
+                reads), so that it stays a ceiling
   wire-N        the network's ceiling: as raw-N, but no item is parsed: each page's tail
                 (after its last ``"links":``, where the in-memory server puts the page's own
                 links and counts) gives the next link and ``numberReturned`` (remote regime)
@@ -241,14 +242,15 @@ def _unique(items: Any) -> int:
 
 
 async def _raw(spec: dict[str, Any], n: int, parse: bool = True) -> int:
-    import gc
-
     import httpx
 
-    # the same collector setting as stacfetch's runs (stacfetch._engine.gc), so the ceiling stays
-    # one
-    gc.set_threshold(400_000, *gc.get_threshold()[1:])
+    from stacfetch._engine.tuning import run_settings
 
+    with run_settings():  # stacfetch's run settings (collector, socket reads): still a ceiling
+        return await _raw_walk(httpx, spec, n, parse)
+
+
+async def _raw_walk(httpx: Any, spec: dict[str, Any], n: int, parse: bool) -> int:
     lo, hi = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in spec["datetime"].split("/"))
     step = (hi - lo) / n
     cuts = [lo + step * k for k in range(n)] + [hi]

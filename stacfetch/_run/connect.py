@@ -18,6 +18,7 @@ from .._engine.fetch import FetchEngine
 from .._engine.http import HttpSession
 from .._engine.search import ApiInfo
 from .._engine.splitting import Splitter
+from .._engine.tuning import run_settings
 from .._model.config import RetryConfig
 from .._model.events import EventSink
 from .._model.failures import FailureCollector
@@ -43,6 +44,9 @@ async def open_engine(
 ) -> AsyncIterator[FetchEngine]:
     """An engine over a fresh HTTP session (closed on exit); ``engine.http`` is the session.
 
+    While it is open the process holds the run settings of :mod:`stacfetch._engine.tuning`
+    (the collector's raised threshold, larger socket reads).
+
     ``workers`` / ``max_concurrency`` default to ``conn.concurrency`` (a Dask task runs one
     worker over a small session of its own, gated cluster-wide by ``session``).
 
@@ -54,25 +58,26 @@ async def open_engine(
                 ...
     """
     retry: RetryConfig = conn.retry
-    async with session(
-        retry,
-        max_concurrency=max_concurrency or conn.concurrency,
-        headers=conn.headers,
-        request_modifier=conn.request_modifier,
-        trusted_origins=set(conn.trusted_origins),
-    ) as http:
-        count = workers or conn.concurrency
-        yield FetchEngine(
-            http,
-            sink=sink,
-            failures=failures,
-            workers=count,
-            limit=conn.limit,
-            chunk_size=conn.chunk_size,
-            max_chunk=conn.max_chunk,
-            modifier=conn.modifier,
-            max_items=conn.max_items,
-            catalogs=catalogs,
-            decoder=decoder,
-            splitter=splitter or Splitter(workers=count, sink=sink),
-        )
+    with run_settings():
+        async with session(
+            retry,
+            max_concurrency=max_concurrency or conn.concurrency,
+            headers=conn.headers,
+            request_modifier=conn.request_modifier,
+            trusted_origins=set(conn.trusted_origins),
+        ) as http:
+            count = workers or conn.concurrency
+            yield FetchEngine(
+                http,
+                sink=sink,
+                failures=failures,
+                workers=count,
+                limit=conn.limit,
+                chunk_size=conn.chunk_size,
+                max_chunk=conn.max_chunk,
+                modifier=conn.modifier,
+                max_items=conn.max_items,
+                catalogs=catalogs,
+                decoder=decoder,
+                splitter=splitter or Splitter(workers=count, sink=sink),
+            )

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._engine.decoder import DecoderPool
-from .._engine.gc import gc_relaxed
 from .._engine.http import HttpSession
 from .._engine.logsafe import redacting_logs
 from .._engine.preflight import discover, needs_probe, probe
@@ -52,7 +51,6 @@ async def outputs(
     conn = run.connection(max_chunk)
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(redacting_logs(run.headers))
-        stack.enter_context(gc_relaxed())
         if decoder is not None:
             await stack.enter_async_context(decoder)
         engine = await stack.enter_async_context(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from stacfetch import ConfigurationError, parse_datetime
-from stacfetch._model.datetimes import parse_instant
+from stacfetch._model.datetimes import _canonical, instant_or_none, parse_instant
 from stacfetch._model.types import Interval, format_instant
 
 UTC = timezone.utc
@@ -90,3 +91,47 @@ def test_format_instant_roundtrip() -> None:
     value = datetime(2024, 5, 6, 7, 8, 9, 123, tzinfo=UTC)
     assert parse_instant(format_instant(value)) == value
     assert Interval(value, value).to_param() == "2024-05-06T07:08:09.000123Z"
+
+
+# -- the C parser's fast path for item datetimes -----------------------------------------------
+def _general(text: str) -> datetime | None:
+    try:
+        return parse_instant(text)
+    except ConfigurationError:
+        return None
+
+
+def test_item_instants_by_the_fast_path_equal_the_general_parser() -> None:
+    rnd = random.Random(7)
+    texts = [
+        "2024-13-01T00:00:00Z",  # month 13
+        "2024-02-30T00:00:00Z",
+        "2024-06-01T24:00:00Z",
+        "2024-06-01T00:00:60Z",
+        "2024-06-01t00:00:00Z",  # lower-case t: the general parser's
+        "2024-06-01T00:00:00.12Z",
+        "2024-06-01T00:00:00.1234567Z",
+        "2024-06-01T00:00:00,123Z",
+        "2024-06-01T0a:00:00Z",
+        "2024-06-01T00:00:00.12aZ",
+        "2024-06-01T00:00:00+00:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+    ]
+    for _ in range(5000):
+        frac = rnd.choice(["", f".{rnd.randrange(1000):03d}", f".{rnd.randrange(10**6):06d}"])
+        texts.append(
+            f"{rnd.randint(1, 9999):04d}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 31):02d}"
+            f"T{rnd.randint(0, 23):02d}:{rnd.randint(0, 59):02d}:{rnd.randint(0, 59):02d}{frac}Z"
+        )
+    fast = 0
+    for text in texts:
+        expected = _general(text)
+        assert instant_or_none(text) == expected, text
+        fast += _canonical(text) is not None
+    assert fast > 4000  # most of them took the fast path
+    assert _canonical("2024-06-01t00:00:00Z") is None
+    assert _canonical("2024-13-01T00:00:00Z") is None
+    assert instant_or_none("2024-06-01T00:00:00.1234567Z") == datetime(
+        2024, 6, 1, 0, 0, 0, 123456, tzinfo=timezone.utc
+    )

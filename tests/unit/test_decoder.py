@@ -1,11 +1,9 @@
-"""Decoder processes (pages to Arrow out of the event loop's process) and the GC setting."""
+"""Decoder processes (pages to Arrow out of the event loop's process)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +14,6 @@ import pytest
 
 from stacfetch import ConfigurationError, FailureCollector, Ingestor, RetryConfig
 from stacfetch._engine.decoder import DecoderPool, InvalidPageContent, decode_page
-from stacfetch._engine.gc import RUN_THRESHOLD, gc_relaxed
 from stacfetch._engine.http import HttpSession
 from stacfetch._engine.records import Page
 from stacfetch._engine.search import SearchRequest
@@ -289,47 +286,6 @@ def test_ingest_with_and_without_decoders_gives_the_same_frame() -> None:
 def test_decoders_must_be_a_count(value: Any) -> None:
     with pytest.raises(ConfigurationError, match=r"decoders: expected an integer >= 0"):
         Ingestor("https://example.org/stac", collections=["a"], decoders=value)
-
-
-# -- the collector setting ------------------------------------------------------------------------
-def test_gc_relaxed_nests_and_restores() -> None:
-    before = gc.get_threshold()
-    with gc_relaxed():
-        assert gc.get_threshold()[0] >= RUN_THRESHOLD
-        with gc_relaxed():
-            assert gc.get_threshold()[0] >= RUN_THRESHOLD
-        assert gc.get_threshold()[0] >= RUN_THRESHOLD  # the outer run still holds it
-        assert gc.isenabled()
-    assert gc.get_threshold() == before
-
-
-def test_gc_relaxed_across_threads_restores_once_all_end() -> None:
-    before = gc.get_threshold()
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with gc_relaxed():
-            inside.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other)
-    with gc_relaxed():
-        thread.start()
-        assert inside.wait(10)
-    assert gc.get_threshold()[0] >= RUN_THRESHOLD  # the other thread's run goes on
-    release.set()
-    thread.join()
-    assert gc.get_threshold() == before
-
-
-def test_gc_relaxed_keeps_a_threshold_set_meanwhile() -> None:
-    before = gc.get_threshold()
-    try:
-        with gc_relaxed():
-            gc.set_threshold(1234, *before[1:])
-        assert gc.get_threshold()[0] == 1234
-    finally:
-        gc.set_threshold(*before)
 
 
 async def test_decoders_work_from_the_runner_thread_of_a_running_loop() -> None:

@@ -1,0 +1,151 @@
+"""The settings a run holds process-wide: the collector's threshold, httpcore's read size, and
+the decoder processes' pipe capacity."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta, timezone
+
+import httpcore
+import orjson
+import pytest
+
+from stacfetch import RetryConfig
+from stacfetch._engine.decoder import DecoderPool
+from stacfetch._engine.http import HttpSession
+from stacfetch._engine.search import SearchRequest
+from stacfetch._engine.tuning import (
+    RUN_READ_BYTES,
+    RUN_THRESHOLD,
+    gc_relaxed,
+    large_reads,
+    run_settings,
+)
+from stacfetch._testing.server import StacServer
+
+from .fakeapi import make_items
+
+UTC = timezone.utc
+
+
+def _threshold() -> int:
+    return gc.get_threshold()[0]
+
+
+def _read_bytes() -> int:
+    return httpcore.AsyncHTTP11Connection.READ_NUM_BYTES
+
+
+SETTINGS = [
+    pytest.param(gc_relaxed, _threshold, RUN_THRESHOLD, id="collector"),
+    pytest.param(large_reads, _read_bytes, RUN_READ_BYTES, id="reads"),
+]
+Hold = Callable[[], AbstractContextManager[None]]
+
+
+@pytest.mark.parametrize(("hold", "value", "raised"), SETTINGS)
+def test_a_setting_nests_and_restores(hold: Hold, value: Callable[[], int], raised: int) -> None:
+    before = value()
+    assert before < raised  # the defaults are lower, so the test can tell
+    with hold():
+        assert value() >= raised
+        with hold():
+            assert value() >= raised
+        assert value() >= raised  # the outer run still holds it
+    assert value() == before
+
+
+@pytest.mark.parametrize(("hold", "value", "raised"), SETTINGS)
+def test_a_setting_restores_once_every_thread_is_done(
+    hold: Hold, value: Callable[[], int], raised: int
+) -> None:
+    before = value()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with hold():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    with hold():
+        thread.start()
+        assert inside.wait(10)
+    assert value() >= raised  # the other thread's run goes on
+    release.set()
+    thread.join()
+    assert value() == before
+
+
+def test_the_collector_stays_on_and_a_threshold_set_meanwhile_is_kept() -> None:
+    before = gc.get_threshold()
+    try:
+        with gc_relaxed():
+            assert gc.isenabled()
+            gc.set_threshold(1234, *before[1:])
+        assert gc.get_threshold()[0] == 1234
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_read_size_set_meanwhile_is_kept() -> None:
+    before = _read_bytes()
+    try:
+        with large_reads():
+            httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = 12345
+        assert _read_bytes() == 12345
+    finally:
+        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = before
+
+
+def test_run_settings_hold_both() -> None:
+    threshold, reads = _threshold(), _read_bytes()
+    with run_settings():
+        assert (_threshold(), _read_bytes()) >= (RUN_THRESHOLD, RUN_READ_BYTES)
+    assert (_threshold(), _read_bytes()) == (threshold, reads)
+
+
+async def test_pages_read_with_large_reads_are_the_same_pages() -> None:
+    """A real server's multi-megabyte pages, read 64 KiB and then 256 KiB at a time."""
+    items = make_items("big", 600, datetime(2021, 1, 1, tzinfo=UTC), timedelta(minutes=5))
+    for item in items:
+        item["properties"]["padding"] = "x" * 4000  # ~4 KB more per item: pages of ~2.5 MB
+    with StacServer(items) as server:
+        request = SearchRequest("POST", f"{server.url}/search", body={"limit": 600})
+        bodies: list[bytes] = []
+
+        async def keep(body: bytes) -> bytes:
+            return body
+
+        for hold in (None, large_reads):
+            async with HttpSession(RetryConfig(), max_concurrency=2) as http:
+                if hold is None:
+                    bodies.append(await http.fetch(request, keep))
+                    continue
+                with hold():
+                    assert _read_bytes() == RUN_READ_BYTES
+                    bodies.append(await http.fetch(request, keep))
+    assert len(bodies[0]) > 2_000_000
+    assert bodies[0] == bodies[1]
+    assert len(orjson.loads(bodies[1])["features"]) == 600
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe capacity is Linux's")
+async def test_decoder_pipes_are_widened() -> None:
+    import fcntl
+
+    getpipe = fcntl.F_GETPIPE_SZ  # type: ignore[attr-defined,unused-ignore]
+    async with DecoderPool(1) as pool:
+        await pool.start()
+        assert await pool.ready() == 1
+        proc = pool._children[0].proc
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        fd_in = proc.stdin.transport.get_extra_info("pipe").fileno()
+        fd_out = proc.stdout._transport.get_extra_info("pipe").fileno()  # type: ignore[attr-defined]
+        assert fcntl.fcntl(fd_in, getpipe) == 1 << 20
+        assert fcntl.fcntl(fd_out, getpipe) == 1 << 20
