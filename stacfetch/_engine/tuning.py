@@ -77,8 +77,15 @@ def _set_threshold(values: tuple[int, ...]) -> None:
     gc.set_threshold(*values)
 
 
-def _set_read_bytes(size: int) -> None:
-    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = size
+def _read_bytes() -> int | None:
+    # None: an httpcore without the attribute, whose reads are left as they are
+    size = getattr(httpcore.AsyncHTTP11Connection, "READ_NUM_BYTES", None)
+    return size if isinstance(size, int) else None
+
+
+def _set_read_bytes(size: int | None) -> None:
+    if size is not None:
+        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = size
 
 
 _threshold = _Held(
@@ -87,9 +94,9 @@ _threshold = _Held(
     lambda saved: (max(saved[0], RUN_THRESHOLD), *saved[1:]),
 )
 _reads = _Held(
-    lambda: httpcore.AsyncHTTP11Connection.READ_NUM_BYTES,
+    _read_bytes,
     _set_read_bytes,
-    lambda saved: max(saved, RUN_READ_BYTES),
+    lambda saved: None if saved is None else max(saved, RUN_READ_BYTES),
 )
 
 
