@@ -263,15 +263,22 @@ async def _raw_walk(httpx: Any, spec: dict[str, Any], n: int, parse: bool) -> in
         body["datetime"] = f"{a.strftime(fmt)}/{b.strftime(fmt)}"  # type: ignore[index]
         method, url = "POST", f"{spec['url']}/search"
         while True:
-            resp = await client.request(method, url, json=body if method == "POST" else None)
-            resp.raise_for_status()
+            # Read the body as stacfetch's session does (httpx keeps a response in a reference
+            # cycle, so a body it reads itself would wait for the collector): still a ceiling.
+            req = client.build_request(method, url, json=body if method == "POST" else None)
+            resp = await client.send(req, stream=True)
+            try:
+                resp.raise_for_status()
+                content = b"".join([part async for part in resp.aiter_bytes()])
+            finally:
+                await resp.aclose()
             if parse:
-                page = orjson.loads(resp.content)
+                page = orjson.loads(content)
                 seen.update((f.get("collection"), f["id"]) for f in page["features"])
             else:  # the wire ceiling: no item is parsed; the page's tail tells links and count
-                content = resp.content
                 page = orjson.loads(b"{" + content[content.rindex(b'"links":') :])
                 returned[0] += page["numberReturned"]
+            del content
             link = next((ln for ln in page.get("links", []) if ln.get("rel") == "next"), None)
             del page  # hold no page while waiting for the next one
             if link is None:
