@@ -242,15 +242,17 @@ def _unique(items: Any) -> int:
 
 
 async def _raw(spec: dict[str, Any], n: int, parse: bool = True) -> int:
-    import httpx
-
     from stacfetch._engine.tuning import run_settings
 
     with run_settings():  # stacfetch's run settings (collector, socket reads): still a ceiling
-        return await _raw_walk(httpx, spec, n, parse)
+        return await _raw_walk(spec, n, parse)
 
 
-async def _raw_walk(httpx: Any, spec: dict[str, Any], n: int, parse: bool) -> int:
+async def _raw_walk(spec: dict[str, Any], n: int, parse: bool) -> int:
+    import asyncio
+
+    import httpx
+
     lo, hi = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in spec["datetime"].split("/"))
     step = (hi - lo) / n
     cuts = [lo + step * k for k in range(n)] + [hi]
@@ -289,8 +291,6 @@ async def _raw_walk(httpx: Any, spec: dict[str, Any], n: int, parse: bool) -> in
 
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
-        import asyncio
-
         await asyncio.gather(*(one(client, cuts[k], cuts[k + 1]) for k in range(n)))
     return len(seen) if parse else returned[0]
 

@@ -4,6 +4,7 @@ the decoder processes' pipe capacity."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -171,14 +172,23 @@ async def test_a_page_body_is_freed_when_dropped_not_by_the_collector() -> None:
 async def test_decoder_pipes_are_widened() -> None:
     import fcntl
 
+    import psutil
+
     getpipe = fcntl.F_GETPIPE_SZ  # type: ignore[attr-defined,unused-ignore]
+    me = psutil.Process()
+    before = {child.pid for child in me.children()}
     async with DecoderPool(1) as pool:
         await pool.start()
         assert await pool.ready() == 1
-        proc = pool._children[0].proc
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        fd_in = proc.stdin.transport.get_extra_info("pipe").fileno()
-        fd_out = proc.stdout._transport.get_extra_info("pipe").fileno()  # type: ignore[attr-defined]
-        assert fcntl.fcntl(fd_in, getpipe) == 1 << 20
-        assert fcntl.fcntl(fd_out, getpipe) == 1 << 20
+        (child,) = [
+            c
+            for c in me.children()
+            if c.pid not in before and "stacfetch._engine.decoder" in " ".join(c.cmdline())
+        ]
+        # the decoder's own stdin and stdout, seen from outside (the pipes, opened anew)
+        for fd in (0, 1):
+            pipe = os.open(f"/proc/{child.pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                assert fcntl.fcntl(pipe, getpipe) == 1 << 20, f"fd {fd}"
+            finally:
+                os.close(pipe)
