@@ -120,6 +120,11 @@ def decode_page(content: bytes, collection: str | None) -> DecodedPage:
         >>> page.head, page.stubs[0]["collection"], page.table.column("id").to_pylist()
         ({'links': []}, 'c1', ['a'])
     """
+    from .._formats.pagejson import page_to_arrow
+
+    fast = page_to_arrow(content, collection)
+    if fast is not None:
+        return DecodedPage(fast.head, [_stub(item) for item in fast.items], fast.table)
     page = load_object(content)
     features = page.pop("features", None)
     if not isinstance(features, list):

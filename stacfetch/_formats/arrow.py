@@ -39,7 +39,13 @@ import pyarrow.compute as pc
 
 from .wkb import geojson_to_wkb
 
-__all__ = ["items_to_arrow", "to_timestamps"]
+__all__ = [
+    "bbox_column",
+    "geometry_column",
+    "has_asset_proj_geometry",
+    "items_to_arrow",
+    "to_timestamps",
+]
 
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -79,7 +85,7 @@ _ERRORS = (pa.ArrowException, OverflowError, TypeError, ValueError)
 _BBOX_2D = ("xmin", "ymin", "xmax", "ymax")
 _BBOX_3D = ("xmin", "ymin", "zmin", "xmax", "ymax", "zmax")
 _STRING_COLUMNS = ("type", "stac_version", "id", "collection")
-_ALWAYS = ("type", "stac_version", "id", "geometry", "bbox", "collection")
+ALWAYS_COLUMNS = ("type", "stac_version", "id", "geometry", "bbox", "collection")
 
 
 @functools.cache
@@ -147,21 +153,21 @@ def items_to_arrow(items: Sequence[dict[str, Any]]) -> pa.Table:
         arrays.append(array)
 
     for name in CORE_COLUMNS:
-        if name not in top_keys and name not in _ALWAYS:
+        if name not in top_keys and name not in ALWAYS_COLUMNS:
             continue
         values = [item.get(name) for item in items]
         if name == "geometry":
-            wkb, invalid = _geometry_column(values)
+            wkb, invalid = geometry_column(values)
             add(geometry_field(), wkb)
             if invalid is not None:
                 meta = {**JSON_META, LEVEL: ITEM, KEY: b"geometry"}
                 add(pa.field(INVALID_GEOMETRY, pa.string(), metadata=meta), invalid)
         elif name == "bbox":
-            array, meta = _bbox_column(values)
+            array, meta = bbox_column(values)
             add(pa.field(name, array.type, metadata=meta), array)
         elif name == "assets":
             array, meta = _column(values)
-            if _has_asset_proj_geometry(array.type):
+            if has_asset_proj_geometry(array.type):
                 array, meta = _column(_assets_wkb(values))
             add(pa.field(name, array.type, metadata=meta), array)
         else:
@@ -263,7 +269,7 @@ def _property_columns(
     wkb: pa.Array | None = None
     if any("proj:geometry" in prop for prop in props):
         geoms = [prop.get("proj:geometry") for prop in props]
-        wkb, invalid = _geometry_column(geoms)
+        wkb, invalid = geometry_column(geoms)
         if invalid is not None:
             wkb = None  # not all GeoJSON: keep the values as they are
         else:
@@ -287,7 +293,13 @@ def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k != key} if key in mapping else mapping
 
 
-def _has_asset_proj_geometry(kind: pa.DataType) -> bool:
+def has_asset_proj_geometry(kind: pa.DataType) -> bool:
+    """Whether an ``assets`` type has an asset with ``proj:geometry`` (stored as WKB).
+
+    Example:
+        >>> has_asset_proj_geometry(pa.struct([("a", pa.struct([("href", pa.string())]))]))
+        False
+    """
     if not pa.types.is_struct(kind):
         return False
     return any(
@@ -352,12 +364,16 @@ def to_timestamps(array: pa.Array) -> pa.Array:
 # --- bbox ----------------------------------------------------------------------------------
 
 
-def _bbox_column(values: list[Any]) -> tuple[pa.Array, dict[bytes, bytes] | None]:
+def bbox_column(values: list[Any]) -> tuple[pa.Array, dict[bytes, bytes] | None]:
     """bbox lists -> struct of 4 (or 6) doubles; anything else is kept by :func:`_column`.
 
     A 2D box among 3D ones has NaN (not null) ``zmin``/``zmax``, and a missing box NaN
     coordinates under its null: the children never hold nulls, which stac-geoparquet's
     reader needs (it reads them with ``to_numpy``); NaN z reads back as a 2D box.
+
+    Example:
+        >>> bbox_column([[0, 1, 2, 3], None])[0].field("xmax").to_pylist()
+        [2.0, nan]
     """
     lengths = {len(value) if isinstance(value, list) else -1 for value in values if value}
     nulls = [not value for value in values]
@@ -385,8 +401,14 @@ def _widen(box: list[Any], width: int) -> list[Any]:
 # --- geometry (GeoJSON -> ISO WKB, in Python: faster than GEOS and never rejects a ring) ---
 
 
-def _geometry_column(values: list[Any]) -> tuple[pa.Array, pa.Array | None]:
-    """WKB for each GeoJSON geometry, and (if any is not GeoJSON) their JSON text."""
+def geometry_column(values: list[Any]) -> tuple[pa.Array, pa.Array | None]:
+    """WKB for each GeoJSON geometry, and (if any is not GeoJSON) their JSON text.
+
+    Example:
+        >>> wkb, invalid = geometry_column([{"type": "Point", "coordinates": [1, 2]}, None])
+        >>> len(wkb[0].as_py()), wkb[1].as_py(), invalid
+        (21, None, None)
+    """
     wkb: list[bytes | None] = []
     bad = False
     for value in values:

@@ -260,7 +260,7 @@ def _canonical_bbox(field: pa.Field) -> pa.Field:
 
 def _bbox_filled(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A bbox struct whose children hold NaN where they would hold null (see
-    :func:`stacfetch._formats.arrow._bbox_column`)."""
+    :func:`stacfetch._formats.arrow.bbox_column`)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     kind = array.type

@@ -1,0 +1,231 @@
+"""Page bytes -> Arrow without Python dicts (``_formats.pagejson``) equals the orjson path.
+
+Every page here is decoded both ways: by :func:`page_to_arrow` and by orjson +
+:func:`items_to_arrow` (what the decoder did before). Where the fast path answers, its table
+must be the same table, field metadata included, and its per-item values and page head the
+same values; where it declines (None), the decoder falls back, so only equality is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stacfetch._engine.decoder import decode_page
+from stacfetch._formats.arrow import items_to_arrow
+from stacfetch._formats.pagejson import page_to_arrow
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "real-stac"
+PAGES = [p for p in sorted(DATA.glob("*.json")) if "features" in json.loads(p.read_text())]
+
+
+def slow(content: bytes, collection: str | None) -> tuple[dict[str, Any], list[Any], pa.Table]:
+    page = orjson.loads(content)
+    features = [f for f in page.pop("features") if isinstance(f, dict)]
+    for feature in features:
+        if collection and not feature.get("collection"):
+            feature["collection"] = collection
+    return page, features, items_to_arrow(features)
+
+
+def _nan_free(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, dict):
+        return {k: _nan_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_free(v) for v in value]
+    return value
+
+
+def tables_equal(a: pa.Table, b: pa.Table) -> bool:
+    """Same schema (metadata included) and values, NaN equal to NaN (bbox fillers)."""
+    if not a.schema.equals(b.schema, check_metadata=True):
+        return False
+    return all(
+        _nan_free(a.column(i).to_pylist()) == _nan_free(b.column(i).to_pylist())
+        for i in range(a.num_columns)
+    )
+
+
+def same(content: bytes, collection: str | None = None) -> bool:
+    """Assert the fast path equals the slow one where it answers; whether it answered."""
+    fast = page_to_arrow(content, collection)
+    head, features, table = slow(content, collection)
+    if fast is None:
+        return False
+    assert fast.head == head
+    assert fast.table.schema.equals(table.schema, check_metadata=True), (
+        fast.table.schema,
+        table.schema,
+    )
+    assert tables_equal(fast.table, table)
+    for small, feature in zip(fast.items, features, strict=True):
+        for key in ("id", "collection", "bbox", "geometry"):
+            assert small.get(key) == feature.get(key), key
+        props = feature.get("properties")
+        if isinstance(props, dict):
+            wanted = {
+                k: props[k] for k in ("datetime", "start_datetime", "end_datetime") if k in props
+            }
+            assert small["properties"] == wanted
+    return True
+
+
+def page(features: list[Any], **extra: Any) -> bytes:
+    return orjson.dumps({"type": "FeatureCollection", "features": features, **extra})
+
+
+def feature(n: int, **props: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": f"i{n}",
+        "geometry": {"type": "Point", "coordinates": [n, 1.5]},
+        "bbox": [n, 1.5, n, 1.5],
+        "collection": "c",
+        "properties": {"datetime": f"2024-01-{n % 28 + 1:02d}T00:00:00Z", **props},
+        "links": [{"rel": "self", "href": f"https://x/{n}"}],
+        "assets": {"data": {"href": f"https://x/{n}.tif", "roles": ["data"]}},
+    }
+
+
+def test_real_pages_take_the_fast_path_and_equal_the_orjson_path() -> None:
+    declined = {path.name for path in PAGES if not same(path.read_bytes(), "filled-in")}
+    # the fast path takes every real page with items, but those with proj:geometry (WKB)
+    expected = {
+        path.name
+        for path in PAGES
+        if not json.loads(path.read_text())["features"] or b"proj:geometry" in path.read_bytes()
+    }
+    assert declined == expected
+    assert len(PAGES) - len(declined) >= 12
+
+
+def test_mixed_collections_of_the_benchmark_take_the_fast_path() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from bench_fetch import _item_factory
+    finally:
+        sys.path.pop(0)
+    make = _item_factory()
+    features = [make(n, 0) for n in range(300)]  # Sentinel-2 and Landsat shapes, ranges
+    keys = {k for f in features for k in f["properties"]}
+    assert {"gsd", "s2:tile_id", "start_datetime"} <= keys  # heterogeneous
+    assert same(page(features, links=[], numberReturned=300))
+
+
+@pytest.mark.parametrize(
+    ("later", "answers"),
+    [
+        ({"new": 1}, True),  # a property first seen after the sample
+        ({"gsd": 1.5}, True),  # a float where the sample had ints: read again, inferred
+        ({"gsd": "ten"}, False),  # a string where numbers were: JSON text (orjson path)
+        ({"s2:generation_time": "2024-01-01T00:00:00"}, True),  # inferred as timestamp
+        ({"nested": {"a": [1, 2], "b": {"c": None}}}, True),
+        ({"proj:geometry": {"type": "Point", "coordinates": [0, 0]}}, False),
+        ({"updated": "2024-01-01 00:00:00+01:00"}, True),
+    ],
+)
+def test_values_first_seen_after_the_sample(later: dict[str, Any], answers: bool) -> None:
+    features = [feature(n, gsd=10) for n in range(20)]
+    features[15]["properties"].update(later)
+    assert same(page(features)) is answers
+
+
+def test_shapes_the_fast_path_keeps_or_leaves() -> None:
+    base = [feature(n) for n in range(12)]
+    no_collection = [{**f, "collection": None} for f in base]
+    assert same(page(no_collection), "filled")
+    assert same(page([{**f, "collection": ""} for f in base]), "filled")
+    missing = [{k: v for k, v in f.items() if k != "collection"} for f in base]
+    assert same(page(missing), "filled")
+    range_items = [feature(n) for n in range(12)]
+    for f in range_items[5:]:
+        f["properties"].update(datetime=None, start_datetime="2020-01-01T00:00:00Z")
+    assert same(page(range_items))
+    extra_top = [{**f, "description": "d"} if n > 9 else f for n, f in enumerate(base)]
+    assert same(page(extra_top))
+    three_d = [{**f, "bbox": [0, 1, 2, 3, 4, 5]} if n == 11 else f for n, f in enumerate(base)]
+    assert same(page(three_d))
+    no_props = [{**f, "properties": None} if n == 3 else f for n, f in enumerate(base)]
+    assert same(page(no_props))
+    polygons = [
+        {
+            **f,
+            "geometry": {
+                "type": "MultiPolygon",
+                "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]],
+            },
+        }
+        if n % 2
+        else f
+        for n, f in enumerate(base)
+    ]
+    assert same(page(polygons))
+    # declined: the orjson path decides (and the decoder falls back to it)
+    assert page_to_arrow(page([1, *base]), None) is None  # a feature that is not an object
+    assert page_to_arrow(page([]), None) is None
+    assert page_to_arrow(b'{"features": [{"id": "a", "id": "b"}]}', None) is None
+    assert page_to_arrow(b'{"features": [{"id": "\\ud800"}]}', None) is None
+    assert page_to_arrow(b"[]", None) is None
+    collide = [feature(n, id="p") for n in range(3)]  # a property named like a column
+    assert same(page(collide)) is False
+    bad_geometry = [{**f, "geometry": {"type": "Nope"}} for f in base]
+    assert same(page(bad_geometry)) is False
+
+
+def test_the_decoder_uses_it_and_falls_back() -> None:
+    body = page([feature(n) for n in range(5)], links=[])
+    decoded = decode_page(body, None)
+    assert decoded.table is not None
+    assert tables_equal(decoded.table, slow(body, None)[2])
+    assert decoded.stubs is not None
+    assert [s["id"] for s in decoded.stubs] == [f"i{n}" for n in range(5)]
+    mixed = page([feature(0, gsd=1), feature(1, gsd="x")])
+    decoded = decode_page(mixed, None)  # JSON-text column: the orjson path
+    assert decoded.table is not None
+    assert tables_equal(decoded.table, slow(mixed, None)[2])
+
+
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4)
+    | st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01", "2024-01-01T00:00:00.5Z"])
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["gsd", "datetime", "created", "a", "b:c", "links_like"]),
+            _VALUES,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_random_properties_equal_the_orjson_path(properties: list[dict[str, Any]]) -> None:
+    features = [{**feature(n), "properties": p} for n, p in enumerate(properties)]
+    same(page(features))
