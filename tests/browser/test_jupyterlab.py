@@ -405,7 +405,11 @@ def saved_errors(page: Any, lab: Lab, filename: str, cells: int) -> list[str]:
             page.keyboard.press("Escape")
             page.keyboard.press("Control+s")
         attempt += 1
-        saved = lab.api("GET", f"contents/{filename}?content=1").json()["content"]
+        response = lab.api("GET", f"contents/{filename}?content=1")
+        if response.status_code != 200 or "content" not in response.json():
+            time.sleep(0.1)  # read while the save was writing the file: read again
+            continue
+        saved = response.json()["content"]
         code = [c for c in saved["cells"] if c["cell_type"] == "code"]
         if len(code) == cells and all(c.get("execution_count") for c in code):
             return [
