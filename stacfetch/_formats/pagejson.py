@@ -97,8 +97,8 @@ def page_to_arrow(content: bytes, collection: str | None) -> FastPage | None:
         >>> page.head, page.items[0]["collection"], page.table.column("id").to_pylist()
         ({'links': []}, 'c1', ['a'])
     """
-    if simdjson is None:
-        return None
+    if simdjson is None or b"proj:geometry" in content:
+        return None  # (proj:geometry becomes WKB: the orjson path, decided before any work)
     try:
         return _decode(content, collection)
     except (_NotHere, ValueError, TypeError, KeyError, RuntimeError, pa.ArrowException):
@@ -114,7 +114,7 @@ def _decode(content: bytes, collection: str | None) -> FastPage | None:
     if not isinstance(features, simdjson.Array) or len(features) == 0:
         return None
     head = {key: _py(doc[key]) for key in keys if key != "features"}
-    fill = b',"collection":' + _quote(collection) if collection else b""
+    fill = b',"collection":' + orjson.dumps(collection) if collection else b""
     lines: list[bytes] = []
     geometries: list[Any] = []
     items: list[dict[str, Any]] = []
@@ -143,8 +143,8 @@ def _decode(content: bytes, collection: str | None) -> FastPage | None:
                 mini = value.mini
                 text = mini.encode() if isinstance(mini, str) else mini
             else:
-                text = _literal(value)
-            parts.append(_quote(key) + b":" + text)
+                text = orjson.dumps(value)
+            parts.append(orjson.dumps(key) + b":" + text)
         line = b"{" + b",".join(parts)
         if collection and not small.get("collection"):
             small["collection"] = collection
@@ -162,14 +162,6 @@ def _decode(content: bytes, collection: str | None) -> FastPage | None:
     del features, doc
     raw = _read(b"\n".join(lines), pa.array(sample).type)
     return FastPage(head, items, _assemble(raw, geometries))
-
-
-def _quote(text: str) -> bytes:
-    return orjson.dumps(text)
-
-
-def _literal(value: Any) -> bytes:
-    return orjson.dumps(value)
 
 
 def _read(data: bytes, sample_type: pa.DataType) -> pa.Table:
