@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 from typing import Any
 
 import orjson
@@ -53,6 +54,17 @@ _SAMPLE = 8
 """Items whose schema (as ``pa.array`` infers it) is given to pyarrow's reader."""
 _STUB_KEYS = ("id", "collection", "bbox")
 _STUB_PROPS = ("datetime", "start_datetime", "end_datetime")
+_local = threading.local()
+
+
+def _parser() -> Any:
+    """This thread's simdjson parser. A new one per page allocated (and page-faulted) buffers
+    the size of the page: 11 ms of a 12 MB page's 15 ms parse. A parse invalidates the
+    documents of the one before, so nothing here keeps a document past its function."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = simdjson.Parser()
+    return parser
 
 
 class _NotHere(Exception):
@@ -106,7 +118,7 @@ def page_to_arrow(content: bytes, collection: str | None) -> FastPage | None:
 
 
 def _decode(content: bytes, collection: str | None) -> FastPage | None:
-    doc = simdjson.Parser().parse(content)
+    doc = _parser().parse(content)
     if not isinstance(doc, simdjson.Object):
         return None
     keys = _keys(doc)
