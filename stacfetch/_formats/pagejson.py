@@ -59,8 +59,9 @@ _local = threading.local()
 
 def _parser() -> Any:
     """This thread's simdjson parser. A new one per page allocated (and page-faulted) buffers
-    the size of the page: 11 ms of a 12 MB page's 15 ms parse. A parse invalidates the
-    documents of the one before, so nothing here keeps a document past its function."""
+    the size of the page: 11 ms of a 12 MB page's 15 ms parse. Nothing here keeps a document
+    past its function; were one still alive, simdjson would raise RuntimeError on the next
+    parse, and that page would take the orjson path."""
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = simdjson.Parser()
