@@ -1,27 +1,21 @@
-"""Decode search pages straight to Arrow in helper processes, so both cores work.
+"""Decode one search page to Arrow: what a decoder process runs (and the loop's process, when
+there is none).
 
 For results that end as Arrow (``ingest()``, ``to_parquet()``) the event loop only moves
-bytes: each page's body goes to a decoder process (``python -m stacfetch._engine.decoder``) that
-parses the JSON and converts the features to an Arrow table; the loop gets back the page
+bytes: each page's body goes to a decoder process (:mod:`.decoder_pool` starts and feeds them)
+that parses the JSON and converts the features to an Arrow table; the loop gets back the page
 without its features (links, counts), a small stub per feature (id, collection, datetimes:
 what exactly-once and remainder splits need) and the table as Arrow IPC, which costs no copy
-to open. ``stream()`` yields dicts, so it decodes in the loop's process as before.
-
-Why processes and not threads: decoding and conversion hold the GIL, and on a 2-core machine
-they were what bounded ``ingest()`` (docs/decisions/0007-decoder-processes.md). Why our own
-children over a pipe and not ``multiprocessing``: a child started with ``-c`` never imports
-the user's ``__main__`` (no ``if __name__ == "__main__"`` guard needed in scripts), nothing is
-forked from a process with threads (Jupyter), and asyncio reads the pipes without a thread.
+to open. ``stream()`` yields dicts, so it decodes in the loop's process.
 
 Frames, both ways: ``<u32 header length><header JSON><u64 payload length><payload>``. The
-request header is ``{"collection": ...}`` and the payload the page body; the answer header is
-``{"ok": true, "head": ..., "stubs": [...]}`` (payload: Arrow IPC stream) or
+request header is ``{"collection": ..., "head": true | false}`` and the payload the page body;
+the answer header is ``{"ok": true, "head": ..., "stubs": [...]}`` (payload: Arrow IPC stream) or
 ``{"ok": false, "kind": "json" | "convert", "message": ...}``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -39,19 +33,23 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "FRAME_BODY",
+    "FRAME_HEAD",
     "DecodedPage",
-    "DecoderPool",
     "InvalidPageContent",
     "decode_page",
     "default_decoders",
     "load_object",
     "main",
+    "read_exactly",
 ]
 
 log = logging.getLogger("stacfetch")
 
-_HEAD = struct.Struct("<I")
-_BODY = struct.Struct("<Q")
+FRAME_HEAD = struct.Struct("<I")
+"""A frame's header length."""
+FRAME_BODY = struct.Struct("<Q")
+"""A frame's payload length."""
 _STUB_PROPS = ("datetime", "start_datetime", "end_datetime")
 
 
@@ -107,9 +105,11 @@ def load_object(content: bytes) -> dict[str, Any]:
     return data
 
 
-def decode_page(content: bytes, collection: str | None) -> DecodedPage:
+def decode_page(content: bytes, collection: str | None, *, head: bool = True) -> DecodedPage:
     """Parse a page body and convert its features (``collection`` filled in where missing).
 
+    ``head=False``: the caller has the page's head (:func:`~.pages.fetch_page` reads it as
+    the body arrives), and the page's own may be left out (an empty ``head``).
     Raises :class:`InvalidPageContent`. Runs in the decoder processes, and in-process when
     there are none.
 
@@ -122,7 +122,7 @@ def decode_page(content: bytes, collection: str | None) -> DecodedPage:
     """
     from .._formats.pagejson import page_to_arrow
 
-    fast = page_to_arrow(content, collection)
+    fast = page_to_arrow(content, collection, head=head)
     if fast is not None:
         return DecodedPage(fast.head, [_stub(item) for item in fast.items], fast.table)
     page = load_object(content)
@@ -156,7 +156,8 @@ def default_decoders() -> int:
 # --- the child --------------------------------------------------------------------------------
 
 
-def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
+def read_exactly(stream: BinaryIO, n: int) -> bytes | None:
+    """``n`` bytes from ``stream``, or None when it ends first."""
     data = stream.read(n)
     if data is None or len(data) < n:
         return None
@@ -165,9 +166,9 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
 
 def _write_frame(out: BinaryIO, header: dict[str, Any], payload: Any = b"") -> None:
     head = orjson.dumps(header)
-    out.write(_HEAD.pack(len(head)))
+    out.write(FRAME_HEAD.pack(len(head)))
     out.write(head)
-    out.write(_BODY.pack(len(payload)))
+    out.write(FRAME_BODY.pack(len(payload)))
     out.write(payload)
     out.flush()
 
@@ -203,16 +204,16 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     _write_frame(out, {"ok": True, "ready": True})
     served = 0
     while True:
-        raw = _read_exactly(inp, _HEAD.size)
+        raw = read_exactly(inp, FRAME_HEAD.size)
         if raw is None:
             return
-        request = orjson.loads(_read_exactly(inp, _HEAD.unpack(raw)[0]) or b"{}")
-        size = _BODY.unpack(_read_exactly(inp, _BODY.size) or b"\0" * 8)[0]
-        content = _read_exactly(inp, size) if size else b""
+        request = orjson.loads(read_exactly(inp, FRAME_HEAD.unpack(raw)[0]) or b"{}")
+        size = FRAME_BODY.unpack(read_exactly(inp, FRAME_BODY.size) or b"\0" * 8)[0]
+        content = read_exactly(inp, size) if size else b""
         if content is None:
             return
         try:
-            page = decode_page(content, request.get("collection"))
+            page = decode_page(content, request.get("collection"), head=request.get("head", True))
         except InvalidPageContent as exc:
             _write_frame(out, {"ok": False, "kind": exc.kind, "message": exc.message})
             continue
@@ -227,166 +228,6 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
         served += 1
         if served % 64 == 0:
             gc.collect()
-
-
-# --- the pool ---------------------------------------------------------------------------------
-
-
-class _Child:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    async def _read_frame(self) -> tuple[dict[str, Any], bytes]:
-        assert self.proc.stdout is not None
-        read = self.proc.stdout.readexactly
-        header = orjson.loads(await read(_HEAD.unpack(await read(_HEAD.size))[0]))
-        size = _BODY.unpack(await read(_BODY.size))[0]
-        return header, (await read(size) if size else b"")
-
-    async def ready(self) -> None:
-        """Wait for the child's first frame, sent once its imports are done."""
-        header, _ = await self._read_frame()
-        if not header.get("ready"):
-            raise ConnectionError("the decoder process did not start")
-
-    async def ask(self, collection: str | None, content: bytes) -> DecodedPage:
-        import pyarrow as pa
-
-        assert self.proc.stdin is not None
-        head = orjson.dumps({"collection": collection})
-        self.proc.stdin.write(_HEAD.pack(len(head)) + head + _BODY.pack(len(content)))
-        self.proc.stdin.write(content)
-        await self.proc.stdin.drain()
-        header, payload = await self._read_frame()
-        if not header["ok"]:
-            raise InvalidPageContent(header["kind"], header["message"])
-        table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all() if payload else None
-        return DecodedPage(header["head"], header["stubs"], table)
-
-
-class DecoderPool:
-    """Decoder processes shared by the pages of a run; falls back to decoding in-process.
-
-    Example::
-
-        async with DecoderPool(2) as pool:  # stops the processes on exit
-            await pool.start()
-            page = await pool.decode(body, "sentinel-2-l2a")
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._idle: asyncio.Queue[_Child] = asyncio.Queue()
-        self._children: list[_Child] = []
-        self._started = False
-        self._broken = False
-        self._starting: set[asyncio.Task[None]] = set()
-        self.pages_here = 0
-        """Pages decoded in this process (no decoder ready, or none left)."""
-        self.pages_away = 0
-        """Pages decoded by the decoder processes."""
-
-    async def __aenter__(self) -> DecoderPool:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def start(self) -> None:
-        """Start the processes; until one is ready (~0.5 s), pages are decoded in-process."""
-        if self._started:
-            return
-        self._started = True
-        for _ in range(self.size):
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-c",
-                    "from stacfetch._engine.decoder import main; main()",
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    limit=2**24,
-                )
-            except (NotImplementedError, OSError) as exc:
-                # e.g. a selector event loop on Windows cannot run subprocesses
-                log.info("decoding in-process: no decoder process (%s)", exc)
-                self._broken = True
-                return
-            child = _Child(proc)
-            self._children.append(child)
-            task = asyncio.ensure_future(self._when_ready(child))
-            self._starting.add(task)
-            task.add_done_callback(self._starting.discard)
-
-    async def ready(self) -> int:
-        """Wait until every process started is ready (or gone); how many are ready."""
-        if self._starting:
-            await asyncio.gather(*self._starting, return_exceptions=True)
-        return len(self._children)
-
-    async def _when_ready(self, child: _Child) -> None:
-        try:
-            await child.ready()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            log.warning("a decoder process did not start (%s)", exc)
-            self._children.remove(child)
-            return
-        self._idle.put_nowait(child)
-
-    async def decode(self, content: bytes, collection: str | None) -> DecodedPage:
-        """Decode one page body in a free decoder process (in-process if there is none).
-
-        Raises :class:`InvalidPageContent`.
-        """
-        if self._broken or not self._children or (self._idle.empty() and self._starting):
-            # no decoder yet (they take ~0.5 s to import pyarrow): small searches and the
-            # first pages of large ones are decoded here meanwhile
-            self.pages_here += 1
-            return decode_page(content, collection)
-        child = await self._idle.get()
-        if self._broken:
-            self._idle.put_nowait(child)  # wakes the next waiter, which decodes here too
-            self.pages_here += 1
-            return decode_page(content, collection)
-        try:
-            page = await child.ask(collection, content)
-        except InvalidPageContent:
-            self._idle.put_nowait(child)
-            raise
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            log.warning("a decoder process failed (%s); decoding in-process from now on", exc)
-            self._broken = True
-            self._idle.put_nowait(child)
-            self.pages_here += 1
-            return decode_page(content, collection)
-        except BaseException:
-            # cancelled mid-frame: the pipe is out of step, so this child is done for
-            with contextlib.suppress(ProcessLookupError):
-                child.proc.kill()
-            self._broken = True
-            self._idle.put_nowait(child)
-            raise
-        self._idle.put_nowait(child)
-        self.pages_away += 1
-        return page
-
-    async def aclose(self) -> None:
-        """Stop the processes (they exit when their input closes)."""
-        for task in list(self._starting):
-            task.cancel()
-        for child in self._children:
-            proc = child.proc
-            if proc.stdin is not None:
-                with contextlib.suppress(Exception):
-                    proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                with contextlib.suppress(Exception):
-                    await proc.wait()
-        self._children.clear()
 
 
 def main() -> None:

@@ -14,6 +14,14 @@ made again for that entry, and the user's search is paged unsplit instead; other
 child runs. The wave child's first page is probe-sized, so that the other children wait one
 short page, and the verdict does not wait for a slow page: once it is overdue
 (:meth:`Ramp.deadline`), the page is abandoned and the verdict is given.
+
+Where the search has a time span (the user's, else the collection's extent), the engine also
+sends, just after the probe, one small search of the first slice of that span
+(:meth:`Ramp.filtered`): alongside the probe instead of after it. When it answers fast enough,
+or its time against the probe's gives a verdict before the split is made, the children of the
+first split start at once, and no wave child runs alone. Its items are not kept. It is sent
+after the probe so that a server answering one request at a time answers the probe first:
+the probe's time stays clean of the slice's walk.
 """
 
 from __future__ import annotations
@@ -63,15 +71,51 @@ class Ramp:
     """Other requests to the server were in flight when the wave's page was sent."""
     started: bool = False
     opened: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    slice: tuple[float, int, bool] | None = None
+    """Seconds, items and load (others in flight) of the search of a slice of the span."""
 
-    def probed(self, seconds: float, items: int) -> None:
-        """The probe page came back after ``seconds`` with ``items`` items."""
+    def probed(self, seconds: float, items: int) -> bool | None:
+        """The probe page came back after ``seconds`` with ``items`` items. Returns the
+        verdict when the slice's search answered already (see :meth:`filtered`)."""
         if self.probe is None:
             self.probe = (seconds, max(1, items))
+        return self._sliced()
+
+    def filtered(self, seconds: float, items: int, *, shared: bool) -> bool | None:
+        """The search of a slice of the span, sent alongside the probe, answered after
+        ``seconds`` with ``items`` items. Returns the verdict it gives (True: splits cost more
+        than they gain), or None (none yet, or none to give).
+
+        Example:
+            >>> ramp = Ramp()
+            >>> ramp.filtered(0.3, 100, shared=False), ramp.opened.is_set()
+            (False, True)
+            >>> late = Ramp(probe=(0.2, 100))
+            >>> late.filtered(2.0, 100, shared=False), late.expensive
+            (True, True)
+        """
+        self.slice = (seconds, max(1, items), shared)
+        return self._sliced()
+
+    def _sliced(self) -> bool | None:
+        if self.slice is None or self.opened.is_set():
+            return None
+        seconds, items, shared = self.slice
+        if seconds <= FLOOR_SECONDS:
+            return self._verdict(expensive=False)
+        if self.probe is None:
+            return None  # given once the probe answers
+        probe_seconds, probe_items = self.probe
+        factor = SLOWER_SHARED if shared else SLOWER
+        slow = seconds > factor * probe_seconds * max(1.0, items / probe_items)
+        if slow and self.started:
+            return None  # the split is made and gated: its wave child decides (and drops)
+        return self._verdict(expensive=slow)
 
     def start(self, children: set[str]) -> bool:
-        """The entry's first split: gate ``children`` (False: not gated, nothing to compare)."""
-        if self.started or self.probe is None or len(children) <= WAVE:
+        """The entry's first split: gate ``children`` (False: not gated, nothing to compare,
+        or the slice's search gave the verdict already)."""
+        if self.started or self.probe is None or len(children) <= WAVE or self.opened.is_set():
             self.started = True
             return False
         self.started = True

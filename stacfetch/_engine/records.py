@@ -138,6 +138,8 @@ class EntryState:
     fallbacks: set[str] = dataclasses.field(default_factory=set)
     unpaged_fallbacks: set[str] = dataclasses.field(default_factory=set)
     """Fallbacks of splits made from a full page without ``next``: paging cannot go beyond."""
+    slice_search: Chunk | None = None
+    """A slice of the span, searched alongside the probe to learn whether splits pay."""
     ramp: Ramp = dataclasses.field(default_factory=Ramp)
     """The gate on the entry's first split (splits stop where they cost more than they gain)."""
     refetched: int = 0

@@ -28,7 +28,7 @@ from .._model.events import (
 from .._model.failures import FailureCollector
 from .._model.types import Chunk, Interval
 from .http import HttpSession, describe
-from .pages import get_page
+from .pages import fetch_page
 from .records import ChunkEnd, EntryTask, Output, Page, PlanReady, new_items
 from .search import ApiInfo, build_search_request, next_request
 
@@ -90,7 +90,8 @@ async def catalog_ids_source(
         try:
             while req is not None and (max_items is None or items < max_items):
                 fingerprints.add(req.fingerprint())
-                page, features, _ = await get_page(http, None, req, None, on_retry)
+                fetched = await fetch_page(http, None, req, None, on_retry)
+                page, (features, _) = fetched.head, await fetched.decoded()
                 if modifier is not None:
                     modified = modifier(page)
                     if isinstance(modified, dict):

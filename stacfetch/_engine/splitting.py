@@ -26,7 +26,6 @@ __all__ = [
     "REFETCH_SHARE",
     "Splitter",
     "any_outside",
-    "truncation",
 ]
 
 logger = logging.getLogger("stacfetch")
@@ -107,6 +106,25 @@ class Splitter:
         if pieces:
             state.refetched += returned
         return pieces
+
+    def pages_on(
+        self,
+        state: EntryState,
+        chunk: Chunk,
+        node: SplitNode | None,
+        *,
+        matched: int | None,
+        returned: int,
+    ) -> bool:
+        """Whether a chunk past its first page, with a ``next`` link, pages on whatever its
+        page's items turn out to be: it is never split, or the counts say no split is due (so
+        the next page may be asked for before this one's items are read). False without
+        counts: there a split depends on what the run has delivered so far."""
+        if chunk.sequential or (node is not None and (node.depth >= MAX_DEPTH or node.broken)):
+            return True
+        if matched is None:
+            return False
+        return not self.pieces(state, matched, returned, has_next=True, full=True, probe=False)
 
     def after_page(
         self,
@@ -247,11 +265,27 @@ class Splitter:
             state.ramp.finished(cid)
             return None
         if cid in state.probes:
-            state.ramp.probed(seconds, items)
+            if state.ramp.probed(seconds, items):
+                self._unsplit(state, "the search of a slice of its span")
             return None
         if state.ramp.observe(cid, seconds, items):
             return self.collapse(state, node)
         return None
+
+    def filtered(self, state: EntryState, seconds: float, items: int, *, shared: bool) -> None:
+        """The search of a slice of the entry's span, sent alongside its probe, answered after
+        ``seconds``: it may tell whether splits pay before the first split is made."""
+        if state.ramp.filtered(seconds, items, shared=shared):
+            self._unsplit(state, "the search of a slice of its span")
+
+    def _unsplit(self, state: EntryState, what: str) -> None:
+        probe_seconds, _ = state.ramp.probe or (0.0, 0)
+        self._say(
+            state,
+            f"{state.task.entry.label}: searches split by stacfetch are much slower than the "
+            f"search itself on this server ({what} took longer than {state.ramp.slower():g}x "
+            f"the first page's {probe_seconds:.2f} s for its size); paging the search unsplit",
+        )
 
     def overdue(
         self, state: EntryState, node: SplitNode | None, cid: str
@@ -343,11 +377,15 @@ class Splitter:
         assert state.queue is not None
         state.nodes[fallback.chunk_id] = node.parent
         state.fallbacks.add(fallback.chunk_id)
+        self._say(state, message)
+        state.queue.put_nowait(fallback)
+        return node.chunk, fallback
+
+    def _say(self, state: EntryState, message: str) -> None:
+        """A note on the entry, a WARNING and a ``Notice``: a change of plan is never silent."""
         state.notes.append(message)
         logger.warning("%s", message)
         self.sink.emit(Notice(state.task.entry.key, message))
-        state.queue.put_nowait(fallback)
-        return node.chunk, fallback
 
 
 def _problem(node: SplitNode) -> str | None:
@@ -372,50 +410,3 @@ def _problem(node: SplitNode) -> str | None:
 def any_outside(chunk: Chunk, axis: str, features: list[Any]) -> bool:
     """Whether any of ``features`` falls outside the filter ``chunk`` adds on ``axis``."""
     return any(isinstance(f, dict) and outside(chunk, axis, f) for f in features)
-
-
-def truncation(
-    state: EntryState,
-    chunk: Chunk,
-    matched: int | None,
-    returned: int,
-    full_page: int,
-    *,
-    inseparable: bool,
-) -> str | None:
-    """Why a chunk whose last page had no ``next`` link (and was not split) may be missing
-    items, or None when that page is its end. ``full_page``: the page's size when it was full;
-    ``inseparable``: a split was due, no axis separates the chunk's items, and the chunk
-    brought items no other chunk had (a chunk inside a larger range item's span, whose full
-    page holds only items already kept, is taken as complete).
-
-    Missing items are never taken for the end: the server counted more than it returned, or
-    a full page without ``next`` came back from a search no axis could split. (Past
-    :data:`MAX_DEPTH` splits, a full last page is taken as the end: servers that send ``next``
-    only when more items follow end a search of exactly ``limit`` items that way. A plain
-    client paging the user's own search, ``sequential``, stops there too.)
-    """
-    if matched is not None and returned < matched:
-        return (
-            f"the server stopped at {returned} of {matched} items without a next link, "
-            "and this search cannot be split further"
-        )
-    if not full_page or matched is not None:
-        return None
-    if chunk.sequential:
-        if chunk.chunk_id not in state.unpaged_fallbacks:
-            return None
-        return (
-            "the server's filtering disagreed with a split of this search, and it "
-            f"returns one full page ({full_page} items) without a next link: "
-            "items beyond it cannot be reached"
-        )
-    if not inseparable:
-        return None
-    ids = chunk.filters.get("ids")
-    if isinstance(ids, (list, tuple)) and returned >= len(ids):
-        return None
-    return (
-        f"the server returned a full page ({full_page} items) without a next link or a "
-        "count, and this search cannot be split further: items beyond it may be missing"
-    )

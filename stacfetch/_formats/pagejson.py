@@ -2,31 +2,35 @@
 without a Python dict per item.
 
 Building Python objects is what a page's decode costs (orjson builds ~13 KB of dicts, lists and
-floats per item, ~0.2 s for a 1000-item page, and ``pa.array`` walks them again). Here simdjson
-parses the page (a few ms, no Python objects), only the geometries and the few values the
-caller needs per item (id, collection, bbox, datetimes) become Python, and pyarrow's JSON reader
-converts everything else straight from text, in C++.
+floats per item, ~0.2 s for a 1000-item page, and ``pa.array`` walks them again). Here pyarrow's
+JSON reader reads the whole page as one row, in C++; only the geometries (taken out of the text
+first: their coordinates nest to different depths) and the few values the caller needs per item
+(id, collection, bbox, datetimes) become Python. The page's head (links, counts) is read apart by
+simdjson (:func:`page_head`), so that the caller may ask for the next page before this one is
+converted.
 
 Faithful or nothing: the result must be the table ``items_to_arrow`` gives for the same page,
-value for value and type for type. pyarrow's reader, given a schema, rejects every conflict
-``pa.array`` would reject or resolve differently (a string where a number was, a float in an int
-column, a new field, a duplicate key) and only widens ints to doubles, as ``pa.array`` does; its
-own inference matches ``pa.array`` except that it reads ISO date strings as timestamps, so the
-schema of the first items is given to it and any timestamp it still infers is read again as text.
-Whatever this path does not handle the same way (JSON-text columns, ``proj:geometry``, renamed
-properties, invalid geometry, duplicate keys, a page that does not parse) makes
-:func:`page_to_arrow` return None, and the caller decodes the page with orjson as before.
+value for value and type for type. pyarrow's reader infers what ``pa.array`` infers (a float
+after ints widens them to doubles, fields in order of first appearance, null and empty-list
+types) and rejects what it rejects (a string where a number was, a duplicate key), except that
+it reads ISO date strings as timestamps (such a page is read again, as text) and integers beyond
+64 bits as doubles (such a page is declined). Whatever this path does not handle the same way
+(JSON-text columns, ``proj:geometry``, renamed properties, invalid geometry, a page that does
+not parse) makes :func:`page_to_arrow` return None, and the caller decodes the page with orjson.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import threading
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from .arrow import (
@@ -43,15 +47,13 @@ from .arrow import (
     to_timestamps,
 )
 
-__all__ = ["FastPage", "page_to_arrow"]
+__all__ = ["FastPage", "PageHead", "page_head", "page_to_arrow"]
 
 try:  # an optional speed-up: without it every page takes the orjson path
     import simdjson
 except ImportError:  # pragma: no cover - a declared dependency
     simdjson = None  # type: ignore[assignment]
 
-_SAMPLE = 8
-"""Items whose schema (as ``pa.array`` infers it) is given to pyarrow's reader."""
 _STUB_KEYS = ("id", "collection", "bbox")
 _STUB_PROPS = ("datetime", "start_datetime", "end_datetime")
 _local = threading.local()
@@ -98,10 +100,48 @@ def _keys(obj: Any) -> list[str]:
     return keys
 
 
-def page_to_arrow(content: bytes, collection: str | None) -> FastPage | None:
+@dataclasses.dataclass(frozen=True)
+class PageHead:
+    """A page without its features (``head``: links, counts) and how many of its features are
+    objects (``count``; None when it has no ``features`` list)."""
+
+    head: dict[str, Any]
+    count: int | None
+
+
+def page_head(content: bytes) -> PageHead | None:
+    """A page's head and feature count, without building the features (a few ms for a 12 MB
+    page), so that the next page can be asked for while this one decodes. None where this
+    cannot tell what orjson would read: no simdjson, not a JSON object, duplicate keys.
+
+    Example:
+        >>> page_head(b'{"features": [{"id": "a"}, 3], "links": []}')
+        PageHead(head={'links': []}, count=1)
+    """
+    if simdjson is None:
+        return None
+    try:
+        doc = _parser().parse(content)
+        if not isinstance(doc, simdjson.Object):
+            return None
+        keys = _keys(doc)
+        head = {key: _py(doc[key]) for key in keys if key != "features"}
+        features = doc.get("features")
+        count = None
+        if isinstance(features, simdjson.Array):
+            count = sum(isinstance(f, simdjson.Object) for f in features)
+        del features, doc
+    except (_NotHere, ValueError, TypeError, KeyError, RuntimeError):
+        return None
+    return PageHead(head, count)
+
+
+def page_to_arrow(content: bytes, collection: str | None, *, head: bool = True) -> FastPage | None:
     """Decode a page body without Python dicts per item; None where the orjson path must.
 
-    ``collection`` fills in features without one, as in the orjson path.
+    ``collection`` fills in features without one, as in the orjson path. ``head=False``: the
+    caller read the page's head already (:func:`page_head`), and :attr:`FastPage.head` is
+    left empty.
 
     Example:
         >>> body = (b'{"features": [{"type": "Feature", "id": "a", "geometry": null,'
@@ -110,88 +150,174 @@ def page_to_arrow(content: bytes, collection: str | None) -> FastPage | None:
         >>> page.head, page.items[0]["collection"], page.table.column("id").to_pylist()
         ({'links': []}, 'c1', ['a'])
     """
-    if simdjson is None or b"proj:geometry" in content:
-        return None  # (proj:geometry becomes WKB: the orjson path, decided before any work)
+    if simdjson is None:
+        return None
+    top: dict[str, Any] = {}
+    if head:
+        peeked = page_head(content)
+        if peeked is None or not peeked.count:
+            return None
+        top = peeked.head
     try:
-        return _decode(content, collection)
+        return _decode(content, collection, top)
     except (_NotHere, ValueError, TypeError, KeyError, RuntimeError, pa.ArrowException):
         return None
 
 
-def _decode(content: bytes, collection: str | None) -> FastPage | None:
-    doc = _parser().parse(content)
-    if not isinstance(doc, simdjson.Object):
-        return None
-    keys = _keys(doc)
-    features = doc.get("features")
-    if not isinstance(features, simdjson.Array) or len(features) == 0:
-        return None
-    head = {key: _py(doc[key]) for key in keys if key != "features"}
-    fill = b',"collection":' + orjson.dumps(collection) if collection else b""
-    lines: list[bytes] = []
+_PREFIX = 1 << 17
+"""Bytes of a page looked at for ``proj:geometry`` before any work (its first items)."""
+
+
+def _decode(content: bytes, collection: str | None, head: dict[str, Any]) -> FastPage:
+    if content.find(b"proj:geometry", 0, _PREFIX) >= 0:
+        raise _NotHere("proj:geometry")  # becomes WKB: the orjson path (later ones: see below)
+    data, taken = _without_geometries(content)
+    raw, geometries = _features(_read(data), taken)
+    _check_numbers(raw, data)
+    raw = _fill_collection(raw, collection)
+    return FastPage(head, _stubs(raw, geometries), _assemble(raw, geometries))
+
+
+_GEOMETRY_KEY = b'"geometry"'
+_GEOMETRY_VALUE = re.compile(rb"[ \t\n\r]*:[ \t\n\r]*(\{[^{}]*\}|null)")
+"""What follows a ``"geometry"`` key: a GeoJSON geometry without nested objects, or null."""
+
+
+def _without_geometries(content: bytes) -> tuple[bytes, list[Any]]:
+    """The page with the k-th geometry value replaced by the number k, and the geometries.
+
+    A geometry is the value of a ``"geometry"`` key that holds an object without nested
+    objects (every GeoJSON geometry but a GeometryCollection), or null. Keys named like that
+    elsewhere in a feature, or a geometry this does not find, are caught afterwards: the
+    features' ``geometry`` column must then read 0, 1, 2... in order (see :func:`_features`).
+    """
+    view = memoryview(content)
+    parts: list[Any] = []
     geometries: list[Any] = []
-    items: list[dict[str, Any]] = []
-    sample: list[dict[str, Any]] = []
-    for feature in features:
-        if not isinstance(feature, simdjson.Object):
-            raise _NotHere("a feature is not an object")
-        fkeys = _keys(feature)
-        parts: list[bytes] = []
-        text: bytes
-        small: dict[str, Any] = {}
-        for key in fkeys:
-            value = feature[key]
-            if key == "geometry":
-                small["geometry"] = _py(value)
-                continue
-            if key == "collection" and collection and not value:
-                continue  # replaced below
-            if key in _STUB_KEYS:
-                small[key] = _py(value)
-            elif key == "properties" and isinstance(value, simdjson.Object):
-                small["properties"] = {k: _py(value[k]) for k in _STUB_PROPS if k in value}
-            elif key == "properties":
-                small["properties"] = _py(value)
-            if isinstance(value, (simdjson.Object, simdjson.Array)):
-                mini = value.mini
-                text = mini.encode() if isinstance(mini, str) else mini
-            else:
-                text = orjson.dumps(value)
-            parts.append(orjson.dumps(key) + b":" + text)
-        line = b"{" + b",".join(parts)
-        if collection and not small.get("collection"):
-            small["collection"] = collection
-            line += fill if parts else fill[1:]
-        lines.append(line + b"}")
-        geometries.append(small.get("geometry"))
-        items.append(small)
-        if len(sample) < _SAMPLE:
-            whole = feature.as_dict()
-            whole.pop("geometry", None)
-            if collection and not whole.get("collection"):
-                whole["collection"] = collection
-            sample.append(whole)
-        del feature
-    del features, doc
-    raw = _read(b"\n".join(lines), pa.array(sample).type)
-    return FastPage(head, items, _assemble(raw, geometries))
+    start = 0
+    match = _GEOMETRY_VALUE.match
+    at = content.find(_GEOMETRY_KEY)
+    while at >= 0:
+        found = match(content, at + len(_GEOMETRY_KEY))
+        if found is not None:
+            value_start, value_end = found.span(1)
+            parts.append(view[start:value_start])
+            parts.append(b"%d" % len(geometries))
+            geometries.append(orjson.loads(view[value_start:value_end]))
+            start = at = value_end
+        else:
+            at += len(_GEOMETRY_KEY)
+        at = content.find(_GEOMETRY_KEY, at)
+    parts.append(view[start:])
+    return b"".join(parts), geometries
 
 
-def _read(data: bytes, sample_type: pa.DataType) -> pa.Table:
-    """The features (without geometry) as a table, typed as ``pa.array`` would type them."""
+def _features(page: pa.Table, geometries: list[Any]) -> tuple[pa.Table, list[Any]]:
+    """The page's features as a table of their keys (``geometry`` left out), and each
+    feature's geometry (None where it has none).
+
+    Every geometry taken out must be the top-level ``geometry`` of a feature, in order: the
+    features' ``geometry`` column reads 0, 1, 2... where a feature has one (null where it has
+    none). A number anywhere else, or a geometry left in place, fails this check or the read.
+    """
+    if page.num_rows != 1 or "features" not in page.column_names:
+        raise _NotHere("not one page")
+    column = page.column("features").combine_chunks()
+    if not pa.types.is_list(column.type) or not pa.types.is_struct(column.type.value_type):
+        raise _NotHere("features are not objects")
+    features = column.flatten()
+    count = len(features)
+    if not count or features.null_count:
+        raise _NotHere("features")
+    kind = features.type
+    at = kind.get_field_index("geometry")
+    if at < 0:
+        if geometries:
+            raise _NotHere("geometry")
+        return pa.Table.from_arrays(features.flatten(), names=kind.names), [None] * count
+    if not pa.types.is_integer(kind.field(at).type):
+        raise _NotHere("geometry")
+    markers = features.field(at)
+    present = markers.drop_null().to_numpy()
+    if not np.array_equal(present, np.arange(len(geometries))):
+        raise _NotHere("geometry")
+    if len(present) == count:
+        ordered = geometries
+    else:
+        ordered = [None if m is None else geometries[m] for m in markers.to_pylist()]
+    names = [f.name for i, f in enumerate(kind) if i != at]
+    arrays = [features.field(i) for i in range(kind.num_fields) if i != at]
+    return pa.Table.from_arrays(arrays, names=names), ordered
+
+
+def _fill_collection(raw: pa.Table, collection: str | None) -> pa.Table:
+    """Fill in ``collection`` where a feature has none (missing, null or empty), as the orjson
+    path does."""
+    if not collection:
+        return raw
+    if "collection" not in raw.column_names:
+        return raw.append_column("collection", pa.array([collection] * raw.num_rows, pa.string()))
+    at = raw.column_names.index("collection")
+    values = raw.column(at).combine_chunks()
+    if pa.types.is_null(values.type):
+        filled = pa.array([collection] * raw.num_rows, pa.string())
+    elif pa.types.is_string(values.type):
+        values = pc.fill_null(values, "")
+        filled = pc.if_else(pc.equal(values, ""), pa.scalar(collection), values)
+    else:
+        raise _NotHere("collection")
+    return raw.set_column(at, "collection", filled)
+
+
+def _stubs(raw: pa.Table, geometries: list[Any]) -> list[dict[str, Any]]:
+    """Per feature: ``id``, ``collection``, ``bbox``, ``geometry`` and the datetime
+    ``properties`` (null ones left out: read as missing)."""
+    count = raw.num_rows
+    present = set(raw.column_names)
+
+    def values(name: str) -> list[Any]:
+        return raw.column(name).to_pylist() if name in present else [None] * count
+
+    columns = {name: values(name) for name in _STUB_KEYS}
+    columns["geometry"] = geometries
+    props: list[Any] = [None] * count
+    if "properties" in present:
+        array = raw.column("properties").combine_chunks()
+        if pa.types.is_struct(array.type):
+            valid = array.is_valid().to_pylist()
+            found = [n for n in _STUB_PROPS if array.type.get_field_index(n) >= 0]
+            if any(not _text_or_null(array.type.field(n).type) for n in found):
+                raise _NotHere("datetimes that are not text")  # kept as they are: orjson path
+            lists = [array.field(n).to_pylist() for n in found]
+            props = [
+                {n: v[i] for n, v in zip(found, lists, strict=True) if v[i] is not None}
+                if ok
+                else None
+                for i, ok in enumerate(valid)
+            ]
+    stubs: list[dict[str, Any]] = []
+    for i in range(count):
+        stub = {name: column[i] for name, column in columns.items() if column[i] is not None}
+        if props[i] is not None:
+            stub["properties"] = props[i]
+        stubs.append(stub)
+    return stubs
+
+
+def _text_or_null(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_null(kind))
+
+
+def _read(data: bytes) -> pa.Table:
+    """The page as a one-row table; its features typed as ``pa.array`` types them.
+
+    pyarrow's reader infers what ``pa.array`` infers (ints widened to doubles by a float,
+    fields in order of first appearance, null and empty-list types), but for ISO date strings,
+    which it reads as timestamps: a page where it found one is read again, as text.
+    """
     options = pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1)
-    schema = pa.schema(list(sample_type)) if pa.types.is_struct(sample_type) else pa.schema([])
-    try:
-        table = pa_json.read_json(
-            io.BytesIO(data),
-            read_options=options,
-            parse_options=pa_json.ParseOptions(explicit_schema=schema),
-        )
-    except pa.ArrowInvalid:
-        # a type the later items widen (ints, then a float): let the reader infer it all, as
-        # pa.array would over the whole page
-        table = pa_json.read_json(io.BytesIO(data), read_options=options)
-    if _has_timestamp(pa.struct(list(table.schema))):
+    table = pa_json.read_json(io.BytesIO(data), read_options=options)
+    if "features" in table.column_names and _has_timestamp(table.schema.field("features").type):
         schema = pa.schema([(f.name, _as_text(f.type)) for f in table.schema])
         table = pa_json.read_json(
             io.BytesIO(data),
@@ -201,6 +327,34 @@ def _read(data: bytes, sample_type: pa.DataType) -> pa.Table:
             ),
         )
     return table
+
+
+_EXACT = 2.0**53
+_LONG_INTEGER = re.compile(rb"(?<![0-9.eE+-])-?[0-9]{16,}(?![0-9.eE])")
+
+
+def _check_numbers(raw: pa.Table, data: bytes) -> None:
+    """Integers in a column of doubles beyond 2**53 (and any beyond 64 bits): the reader makes
+    them doubles, ``pa.array`` refuses them (they would lose digits; the orjson path keeps the
+    column as JSON text). Only a page with a double that large is read for such an integer
+    (a slow scan, for a rare page)."""
+    if not any(_largest(chunk) >= _EXACT for column in raw.columns for chunk in column.chunks):
+        return
+    for found in _LONG_INTEGER.finditer(data):
+        if abs(int(found.group())) > 2**53:
+            raise _NotHere("an integer a double cannot hold")
+
+
+def _largest(array: pa.Array) -> float:
+    """The largest magnitude of the doubles in ``array``, at any depth (0 without any)."""
+    kind = array.type
+    if pa.types.is_floating(kind):
+        return float(pc.max(pc.abs(array)).as_py() or 0.0)
+    if pa.types.is_struct(kind):
+        return max((_largest(array.field(i)) for i in range(kind.num_fields)), default=0.0)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _largest(array.flatten())
+    return 0.0
 
 
 def _has_timestamp(kind: pa.DataType) -> bool:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .._engine.decoder import DecoderPool
+from .._engine.decoder_pool import DecoderPool
 from .._engine.fetch import FetchEngine
 from .._engine.http import HttpSession
 from .._engine.search import ApiInfo

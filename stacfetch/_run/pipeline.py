@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._engine.decoder import DecoderPool
+from .._engine.decoder_pool import DecoderPool
 from .._engine.http import HttpSession
 from .._engine.logsafe import redacting_logs
 from .._engine.preflight import discover, needs_probe, probe

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from stacfetch import ConfigurationError, FailureCollector, Ingestor, RetryConfig
-from stacfetch._engine.decoder import DecoderPool, InvalidPageContent, decode_page
+from stacfetch._engine.decoder import InvalidPageContent, decode_page
+from stacfetch._engine.decoder_pool import DecoderPool
 from stacfetch._engine.http import HttpSession
 from stacfetch._engine.records import Page
 from stacfetch._engine.search import SearchRequest
@@ -113,7 +114,7 @@ async def test_pool_falls_back_in_process_when_a_decoder_dies(
         await pool.start()
         await pool.ready()
         pool._children[0].proc.kill()
-        await pool._children[0].proc.wait()
+        pool._children[0].proc.wait()
         with caplog.at_level(logging.WARNING, logger="stacfetch"):
             page = await pool.decode(body(ITEMS[:7]), "a")
         assert page.table is not None

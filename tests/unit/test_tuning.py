@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from stacfetch import RetryConfig
-from stacfetch._engine.decoder import DecoderPool
+from stacfetch._engine.decoder_pool import DecoderPool
 from stacfetch._engine.http import HttpSession
 from stacfetch._engine.search import SearchRequest
 from stacfetch._engine.tuning import (
