@@ -57,6 +57,13 @@ __all__ = ["FetchEngine"]
 logger = logging.getLogger("stacfetch")
 
 
+CHUNKS_PER_CONNECTION = 2
+"""Chunks of an entry running at once, per connection of ``concurrency``. A chunk waiting for
+its last page to be decoded (or for a decoded page to tell whether it splits) holds no
+connection, so another chunk takes it; the per-host limiter still caps the requests in flight
+at ``concurrency``."""
+
+
 class FetchEngine:
     """Runs entries' chunks in parallel over one :class:`~stacfetch._engine.http.HttpSession`.
 
@@ -231,7 +238,8 @@ class FetchEngine:
             for chunk in state.chunks:
                 queue.put_nowait(chunk)
             workers = [
-                asyncio.create_task(self._worker(state, queue, out)) for _ in range(self.workers)
+                asyncio.create_task(self._worker(state, queue, out))
+                for _ in range(CHUNKS_PER_CONNECTION * self.workers)
             ]
             try:
                 joined = asyncio.ensure_future(queue.join())

@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from stacfetch._engine import chunk as chunk_module
+from stacfetch._engine import fetch as fetch_module
+from stacfetch._engine import http as http_module
 from stacfetch._engine.decoder import DecodedPage, decode_page
 from stacfetch._engine.decoder_pool import DecoderPool
 from stacfetch._engine.splitting import Splitter
@@ -55,6 +57,12 @@ class TimedApi(FakeApi):
         return super().__call__(request)
 
 
+@pytest.fixture
+def one_chunk_per_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_module, "CHUNKS_PER_CONNECTION", 1)
+
+
+@pytest.mark.usefixtures("one_chunk_per_connection")
 async def test_the_next_page_leaves_while_this_one_decodes() -> None:
     timed = api = TimedApi(ITEMS, counts=True)
     decoder = SlowDecoder()
@@ -68,6 +76,7 @@ async def test_the_next_page_leaves_while_this_one_decodes() -> None:
     assert len(during) > len(timed.arrivals) // 2, (len(during), len(timed.arrivals))
 
 
+@pytest.mark.usefixtures("one_chunk_per_connection")
 async def test_without_counts_a_page_waits_for_the_items_of_the_last() -> None:
     # without counts a split depends on what was delivered: nothing is asked for ahead
     timed = api = TimedApi(ITEMS, counts=False)
@@ -78,6 +87,27 @@ async def test_without_counts_a_page_waits_for_the_items_of_the_last() -> None:
     # the search of a slice of the span runs beside the probe; no other search overlaps
     during = [t for t in timed.arrivals if any(a < t < b for a, b in decoder.spans)]
     assert len(during) <= 1
+
+
+async def test_a_chunk_waiting_for_its_decode_leaves_its_connection_to_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limiters: list[Any] = []
+    original = http_module.AdaptiveLimiter.__init__
+
+    def keep(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        limiters.append(self)
+
+    monkeypatch.setattr(http_module.AdaptiveLimiter, "__init__", keep)
+    timed = api = TimedApi(ITEMS, counts=False)  # no counts: nothing is asked for ahead
+    decoder = SlowDecoder()
+    items, failures, _, _ = await run(api, workers=1, limit=10, decoder=decoder)
+    assert not failures
+    assert {it["id"] for it in items} == reference(api)
+    during = [t for t in timed.arrivals if any(a < t < b for a, b in decoder.spans)]
+    assert len(during) > 1  # other chunks' pages, while one decodes
+    assert [limiter.max_in_flight for limiter in limiters] == [1]  # one connection, still
 
 
 class EagerSplitter(Splitter):
