@@ -123,8 +123,11 @@ def decode_page(content: bytes, collection: str | None, *, head: bool = True) ->
     from .._formats.pagejson import page_to_arrow
 
     fast = page_to_arrow(content, collection, head=head)
-    if fast is not None:
-        return DecodedPage(fast.head, [_stub(item) for item in fast.items], fast.table)
+    if fast is not None:  # its items are small dicts already: made stubs in place
+        for item in fast.items:
+            item["bbox"] = item_box(item)
+            item.pop("geometry", None)
+        return DecodedPage(fast.head, fast.items, fast.table)
     page = load_object(content)
     features = page.pop("features", None)
     if not isinstance(features, list):

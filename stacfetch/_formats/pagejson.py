@@ -222,7 +222,7 @@ def _features(page: pa.Table, geometries: list[Any]) -> tuple[pa.Table, list[Any
     """
     if page.num_rows != 1 or "features" not in page.column_names:
         raise _NotHere("not one page")
-    column = page.column("features").combine_chunks()
+    column = _whole(page.column("features"))
     if not pa.types.is_list(column.type) or not pa.types.is_struct(column.type.value_type):
         raise _NotHere("features are not objects")
     features = column.flatten()
@@ -258,7 +258,7 @@ def _fill_collection(raw: pa.Table, collection: str | None) -> pa.Table:
     if "collection" not in raw.column_names:
         return raw.append_column("collection", pa.array([collection] * raw.num_rows, pa.string()))
     at = raw.column_names.index("collection")
-    values = raw.column(at).combine_chunks()
+    values = _whole(raw.column(at))
     if pa.types.is_null(values.type):
         filled = pa.array([collection] * raw.num_rows, pa.string())
     elif pa.types.is_string(values.type):
@@ -282,7 +282,7 @@ def _stubs(raw: pa.Table, geometries: list[Any]) -> list[dict[str, Any]]:
     columns["geometry"] = geometries
     props: list[Any] = [None] * count
     if "properties" in present:
-        array = raw.column("properties").combine_chunks()
+        array = _whole(raw.column("properties"))
         if pa.types.is_struct(array.type):
             valid = array.is_valid().to_pylist()
             found = [n for n in _STUB_PROPS if array.type.get_field_index(n) >= 0]
@@ -338,23 +338,37 @@ def _check_numbers(raw: pa.Table, data: bytes) -> None:
     them doubles, ``pa.array`` refuses them (they would lose digits; the orjson path keeps the
     column as JSON text). Only a page with a double that large is read for such an integer
     (a slow scan, for a rare page)."""
-    if not any(_largest(chunk) >= _EXACT for column in raw.columns for chunk in column.chunks):
+    doubles: list[pa.Array] = []
+    for column in raw.columns:
+        for chunk in column.chunks:
+            _doubles(chunk, doubles)
+    if not doubles:
+        return
+    span = pc.min_max(pa.concat_arrays(doubles) if len(doubles) > 1 else doubles[0]).as_py()
+    if max(abs(span["min"] or 0.0), abs(span["max"] or 0.0)) < _EXACT:
         return
     for found in _LONG_INTEGER.finditer(data):
         if abs(int(found.group())) > 2**53:
             raise _NotHere("an integer a double cannot hold")
 
 
-def _largest(array: pa.Array) -> float:
-    """The largest magnitude of the doubles in ``array``, at any depth (0 without any)."""
+def _doubles(array: pa.Array, into: list[pa.Array]) -> None:
+    """The arrays of doubles in ``array``, at any depth."""
     kind = array.type
-    if pa.types.is_floating(kind):
-        return float(pc.max(pc.abs(array)).as_py() or 0.0)
-    if pa.types.is_struct(kind):
-        return max((_largest(array.field(i)) for i in range(kind.num_fields)), default=0.0)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _largest(array.flatten())
-    return 0.0
+    if pa.types.is_float64(kind):
+        into.append(array)
+    elif pa.types.is_floating(kind):
+        into.append(array.cast(pa.float64()))
+    elif pa.types.is_struct(kind):
+        for i in range(kind.num_fields):
+            _doubles(array.field(i), into)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        _doubles(array.flatten(), into)
+
+
+def _whole(column: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (without a copy when it is one already)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _has_timestamp(kind: pa.DataType) -> bool:
@@ -381,7 +395,7 @@ def _assemble(raw: pa.Table, geometries: list[Any]) -> pa.Table:
     present = set(raw.column_names)
 
     def column(name: str) -> pa.Array:
-        return raw.column(name).combine_chunks()
+        return _whole(raw.column(name))
 
     for name in CORE_COLUMNS:
         if name not in present and name not in ALWAYS_COLUMNS:
