@@ -387,6 +387,17 @@ class _TreeRss:
         return self.peak
 
 
+def wait_children(timeout: float = 30.0) -> None:
+    """Wait for this process's children (stacfetch's decoders, stopped at the end of a run and
+    reaped in the background) to exit, so that their CPU is in ``RUSAGE_CHILDREN``."""
+    import psutil
+
+    psutil.wait_procs(psutil.Process().children(), timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while psutil.Process().children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _cpu() -> float:
     """CPU seconds of this process and of its children that ended (stacfetch's decoders)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -417,6 +428,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             count = _stacfetch(spec, int(n), stream=kind == "stream", clock=clock)
     seconds = time.perf_counter() - t0
+    wait_children()  # (after the clock: the run has returned its result)
     return {
         "seconds": seconds,
         "items": count,

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench_fetch import COLLECTION, _TreeRss, serve, tree_cpu  # noqa: E402
+from bench_fetch import COLLECTION, _TreeRss, serve, tree_cpu, wait_children  # noqa: E402
 
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 FMT = "%Y-%m-%dT%H:%M:%SZ"
@@ -113,6 +113,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
         count = len(set(zip(gdf["collection"], gdf["id"], strict=True)))
         rows = len(gdf)
+    wait_children()  # the decoders exit after the run returns: their CPU counts too
     return {
         "seconds": seconds,
         "cpu": _cpu() - cpu0,

@@ -138,7 +138,7 @@ async def run_chunk(engine: ChunkEngine, state: EntryState, chunk: Chunk, out: O
                 await failed(req, exc, exc.error_type, str(exc))
                 return
             except InvalidPageContent as exc:  # items that do not convert to Arrow
-                await failed(req, None, "InvalidItems", exc.message)
+                await failed(req, None, _invalid(exc), exc.message)
                 return
             head, count = page.head, page.count
             if engine.modifier is not None:  # (no decoder then: the page is whole)
@@ -173,8 +173,8 @@ async def run_chunk(engine: ChunkEngine, state: EntryState, chunk: Chunk, out: O
                 ahead = fetch(nxt)  # the counts say the chunk pages on: no need to wait
             try:
                 features, table = await page.decoded()
-            except InvalidPageContent as exc:
-                await failed(req, None, "InvalidItems", exc.message)
+            except InvalidPageContent as exc:  # (not JSON: its head was, but orjson says no)
+                await failed(req, None, _invalid(exc), exc.message)
                 return
             positions, keys = new_items(state.seen, features, entry.collection_id)
             splitter.seen_again(node, keys)
@@ -242,6 +242,10 @@ async def run_chunk(engine: ChunkEngine, state: EntryState, chunk: Chunk, out: O
     engine.sink.emit(ChunkDone(key, cid, delivered))
     await out.put(ChunkEnd(entry, chunk, ok=True))
     await engine.complete(state, node, out, failed=False)
+
+
+def _invalid(exc: InvalidPageContent) -> str:
+    return "InvalidJSON" if exc.kind == "json" else "InvalidItems"
 
 
 async def _drop(ahead: asyncio.Future[Fetched]) -> None:

@@ -89,6 +89,7 @@ async def test_pool_processes_decode_like_in_process_and_in_parallel() -> None:
         assert page.table.equals(local.table)
         assert page.stubs == local.stubs
         assert page.head == local.head
+    assert pool.join(timeout=30)
     assert all(child.proc.returncode is not None for child in children)  # stopped on exit
     assert len(pids) == 2
 
