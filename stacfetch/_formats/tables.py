@@ -269,6 +269,19 @@ def _bbox_filled(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
 
 
+def _same_fields(have: pa.Schema, want: pa.Schema) -> bool:
+    """The same fields (types and metadata included), perhaps in another order."""
+    if (
+        len(have) != len(want)
+        or set(have.names) != set(want.names)
+        or len(set(want.names)) != len(want)
+    ):
+        return False
+    return all(
+        have.field(name).equals(want.field(name), check_metadata=True) for name in want.names
+    )
+
+
 def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly ``schema`` (from :func:`unify_schemas`): missing columns are
     null, types converted.
@@ -285,6 +298,8 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """
     if table.schema.equals(schema, check_metadata=True):
         return table
+    if _same_fields(table.schema, schema):  # pages whose items came in another order
+        return table.select(schema.names).replace_schema_metadata(schema.metadata)
     item_level = _item_level([schema])
     sources = {_placed(f, item_level).name: (i, f) for i, f in enumerate(table.schema)}
     columns = []

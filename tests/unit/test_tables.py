@@ -31,7 +31,7 @@ from stacfetch._formats.geoparquet import (
     write_geoparquet,
 )
 from stacfetch._formats.sources import table_to_items
-from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables
+from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables, unify_schemas
 from stacfetch._formats.wkb import geojson_to_wkb, wkb_to_geojson
 from tests.support.parts import items_frame, write_dataset
 
@@ -263,6 +263,18 @@ def test_concat_unifies_batches_converted_separately() -> None:
     assert back[0]["properties"]["tag"] == "x"
     assert back[1]["properties"]["tag"] == 3
     assert back[1]["properties"]["view"] == {"el": 2.0}
+
+
+def test_concat_pages_with_the_same_keys_in_another_order() -> None:
+    first = items_to_arrow([item("a", gsd=10, tag="x")])
+    second = items_to_arrow([item("b", tag="y", gsd=20)])  # same keys, written the other way
+    assert first.schema.names != second.schema.names
+    table = concat_tables([first, second])
+    assert table.column("gsd").to_pylist() == [10, 20]
+    assert table.column("tag").to_pylist() == ["x", "y"]
+    assert table.schema.names == unify_schemas([first.schema, second.schema]).names
+    assert table.schema.metadata == unify_schemas([first.schema, second.schema]).metadata
+    assert [i["properties"]["tag"] for i in table_to_items(table)] == ["x", "y"]
 
 
 def test_concat_timestamps_with_text_and_empty() -> None:
