@@ -377,7 +377,8 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
     frame = rest.to_pandas(types_mapper=dtype)
     for field in rest.schema:
         if pa.types.is_integer(field.type) and rest.column(field.name).null_count:
-            frame[field.name] = pd.array(rest.column(field.name).to_pylist(), dtype="Int64")
+            values = rest.column(field.name).cast(pa.int64())  # (no Python int per value)
+            frame[field.name] = pd.Int64Dtype().__from_arrow__(values)
     for field in rest.schema:
         if is_json(field):
             frame[field.name] = pd.Series(

@@ -341,6 +341,21 @@ def test_json_columns_are_python_values_in_geodataframe() -> None:
 # --- GeoParquet ----------------------------------------------------------------------------
 
 
+def test_integers_with_nulls_across_pages_are_nullable_integers() -> None:
+    pages = [
+        items_to_arrow([item("a", count=3), item("b")]),
+        items_to_arrow([item("c"), item("d", count=-7), item("e", count=2**40)]),
+    ]
+    gdf = arrow_to_geodataframe(concat_tables(pages))
+    assert str(gdf["count"].dtype) == "Int64"
+    assert gdf["count"].tolist()[0] == 3
+    assert gdf["count"].tolist()[3:] == [-7, 2**40]
+    assert gdf["count"].isna().tolist() == [False, True, True, False, False]
+    narrow = pa.table({"id": ["x", "y"], "n": pa.array([None, 5], pa.int8())})
+    assert arrow_to_geodataframe(narrow)["n"].tolist()[1] == 5
+    assert str(arrow_to_geodataframe(narrow)["n"].dtype) == "Int64"
+
+
 def test_write_geoparquet_is_valid_geoparquet(tmp_path: Path) -> None:
     geopandas = pytest.importorskip("geopandas")
     items = all_real_items()
