@@ -378,7 +378,8 @@ def arrow_to_geodataframe(table: pa.Table) -> geopandas.GeoDataFrame:
     for field in rest.schema:
         if pa.types.is_integer(field.type) and rest.column(field.name).null_count:
             values = rest.column(field.name).cast(pa.int64())  # (no Python int per value)
-            frame[field.name] = pd.Int64Dtype().__from_arrow__(values)
+            nullable = {pa.int64(): pd.Int64Dtype()}
+            frame[field.name] = values.to_pandas(types_mapper=nullable.get).array
     for field in rest.schema:
         if is_json(field):
             frame[field.name] = pd.Series(
