@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpcore
 import orjson
@@ -192,3 +193,43 @@ async def test_decoder_pipes_are_widened() -> None:
                 assert fcntl.fcntl(pipe, getpipe) == 1 << 20, f"fd {fd}"
             finally:
                 os.close(pipe)
+
+
+def test_results_are_built_with_the_threshold_raised_and_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The frame, the dicts and the per-entry frames of a finished run are built as the run
+    went on: with the collector's threshold raised (the run's objects are not walked again and
+    again), and the user's threshold back afterwards."""
+    from stacfetch import Entry, IngestConfig
+    from stacfetch._formats.arrow import items_to_arrow
+    from stacfetch._formats.sources import table_to_items
+    from stacfetch._formats.tables import arrow_to_geodataframe
+    from stacfetch._run import collect
+    from stacfetch._run.run import Run
+
+    items = make_items("c1", 30, datetime(2021, 1, 1, tzinfo=UTC), timedelta(hours=1))
+    run = Run([Entry("https://x/stac", "c1")], IngestConfig())
+    key = run.entries[0].key
+    run.tables[key] = [items_to_arrow(items[:10]), items_to_arrow(items[10:])]
+    seen: list[int] = []
+
+    def frame(table: Any) -> Any:
+        seen.append(_threshold())
+        return arrow_to_geodataframe(table)
+
+    def dicts(table: Any) -> Any:
+        seen.append(_threshold())
+        return table_to_items(table)
+
+    monkeypatch.setattr(collect, "arrow_to_geodataframe", frame)
+    monkeypatch.setattr(collect, "table_to_items", dicts)
+    before = gc.get_threshold()
+    gdf = collect.result_frame(run)
+    frames = collect.entry_frames(run)
+    records = collect.result_dicts(run)
+    assert gc.get_threshold() == before
+    assert seen == [max(before[0], RUN_THRESHOLD)] * 3
+    assert sorted(gdf["id"]) == sorted(i["id"] for i in items)
+    assert len(frames[run.entries[0].label]) == 30
+    assert {r["id"] for r in records} == {i["id"] for i in items}
