@@ -266,9 +266,9 @@ def _read_page(content: bytes) -> int:
 
     import pyarrow.json as pa_json
 
-    from stacfetch._formats.pagejson import _without_geometries
+    from stacfetch._formats.pagejson import without_geometries
 
-    data, _ = _without_geometries(content)
+    data, _ = without_geometries(content)
     options = pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1)
     table = pa_json.read_json(io.BytesIO(data), read_options=options)
     return len(table.column("features")[0]) if "features" in table.column_names else 0

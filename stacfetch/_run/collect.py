@@ -4,8 +4,9 @@ entry, converted in a worker thread while fetching goes on; one frame at the end
 The results are built with the collector's threshold raised, as during the run
 (:func:`~stacfetch._engine.tuning.gc_relaxed`; the collector stays on). A 50,000-item run
 leaves some 240,000 tracked objects (its stubs and keys); building the frame allocates enough
-to start young collections, and the older generations' then walk them all: that frame took
-0.33-0.36 s with the default threshold and 0.25-0.27 s with it raised (three runs each)."""
+to start young collections, and the collections of the older generations then walk them
+all: that frame took 0.33-0.36 s with the default threshold and 0.25-0.27 s with it raised
+(three runs each)."""
 
 from __future__ import annotations
 
