@@ -28,8 +28,8 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
                 stacfetch's decoders) that take the geometries out of the text (pyarrow's
                 reader cannot read coordinates nested to different depths) and run pyarrow's
                 JSON reader on the rest, nothing more: no stubs, no WKB, no table sent back,
-                no GeoDataFrame. The fastest JSON-to-Arrow parser measured here; any
-                faithful table costs at least this
+                no GeoDataFrame. The fastest JSON-to-Arrow reader measured here: a
+                faithful table built with it costs at least this
   ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame (with
                 its default decoder processes: one per core, at most 4)
   stream-N      ``async for item in stacfetch.Ingestor(..., concurrency=N).stream()``
