@@ -224,12 +224,17 @@ def test_results_are_built_with_the_threshold_raised_and_restored(
 
     monkeypatch.setattr(collect, "arrow_to_geodataframe", frame)
     monkeypatch.setattr(collect, "table_to_items", dicts)
-    before = gc.get_threshold()
-    gdf = collect.result_frame(run)
-    frames = collect.entry_frames(run)
-    records = collect.result_dicts(run)
-    assert gc.get_threshold() == before
-    assert seen == [max(before[0], RUN_THRESHOLD)] * 3
+    saved = gc.get_threshold()
+    gc.set_threshold(700, *saved[1:])  # a user's default, below the run's: the raise shows
+    try:
+        before = gc.get_threshold()
+        gdf = collect.result_frame(run)
+        frames = collect.entry_frames(run)
+        records = collect.result_dicts(run)
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*saved)
+    assert seen == [RUN_THRESHOLD] * 3
     assert sorted(gdf["id"]) == sorted(i["id"] for i in items)
     assert len(frames[run.entries[0].label]) == 30
     assert {r["id"] for r in records} == {i["id"] for i in items}
