@@ -30,6 +30,11 @@ Contenders (``--contenders``, comma-separated; ``N`` is a concurrency from ``--c
                 JSON reader on the rest, nothing more: no stubs, no WKB, no table sent back,
                 no GeoDataFrame. The fastest JSON-to-Arrow reader measured here: a
                 faithful table built with it costs at least this
+  wire+count-N  wire-N after one count probe: a search of the whole span with limit 100
+                (the size of stacfetch's first page of a search) answered before the N
+                ranges start, as any client that sizes its split from the server's count
+                must wait for (it also checks ``numberMatched``)
+  floor+count-N floor-N after the same count probe
   ingest-N      ``stacfetch.Ingestor(..., concurrency=N).ingest()`` -> GeoDataFrame (with
                 its default decoder processes: one per core, at most 4)
   stream-N      ``async for item in stacfetch.Ingestor(..., concurrency=N).stream()``
@@ -253,11 +258,33 @@ async def _raw(
     n: int,
     parse: bool = True,
     on_body: Callable[[bytes], None] | None = None,
+    count: bool = False,
 ) -> int:
     from stacfetch._engine.tuning import run_settings
 
     with run_settings():  # stacfetch's run settings (collector, socket reads): still a ceiling
+        if count:
+            await _count(spec)
         return await _raw_walk(spec, n, parse, on_body)
+
+
+COUNT_LIMIT = 100
+"""The page size of the count probe of ``wire+count-N`` and ``floor+count-N``: the size of
+stacfetch's first page of a search (the page whose count sizes its first split)."""
+
+
+async def _count(spec: dict[str, Any]) -> int:
+    """The count probe: the whole span's first page of :data:`COUNT_LIMIT` items."""
+    import httpx
+
+    body = {"collections": [COLLECTION], "datetime": spec["datetime"], "limit": COUNT_LIMIT}
+    async with httpx.AsyncClient(timeout=600) as client:
+        resp = await client.post(f"{spec['url']}/search", json=body)
+        resp.raise_for_status()
+        matched = orjson.loads(resp.content).get("numberMatched")
+    if not isinstance(matched, int):
+        raise RuntimeError(f"count probe: no numberMatched ({matched!r})")
+    return matched
 
 
 def _read_page(content: bytes) -> int:
@@ -274,7 +301,7 @@ def _read_page(content: bytes) -> int:
     return len(table.column("features")[0]) if "features" in table.column_names else 0
 
 
-async def _floor(spec: dict[str, Any], n: int) -> int:
+async def _floor(spec: dict[str, Any], n: int, count: bool = False) -> int:
     import asyncio
     from concurrent.futures import ProcessPoolExecutor
 
@@ -288,7 +315,7 @@ async def _floor(spec: dict[str, Any], n: int) -> int:
         def read(content: bytes) -> None:
             pending.append(loop.run_in_executor(pool, _read_page, content))
 
-        returned = await _raw(spec, n, parse=False, on_body=read)
+        returned = await _raw(spec, n, parse=False, on_body=read, count=count)
         rows[0] = sum(await asyncio.gather(*pending))
     if rows[0] != returned:
         raise RuntimeError(f"floor: the reader read {rows[0]} features of {returned}")
@@ -395,7 +422,7 @@ def _warm_imports(name: str) -> None:
     elif kind.startswith("rustac"):
         import pyarrow
         import rustac  # noqa: F401
-    elif kind == "floor":
+    elif kind in ("floor", "floor+count"):
         import pyarrow.json  # noqa: F401
 
         import stacfetch._formats.pagejson
@@ -478,10 +505,12 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         count = _rustac(spec, convert=name == "rustac+arrow")
     else:
         kind, n = name.rsplit("-", 1)
+        counted = kind.endswith("+count")
+        kind = kind.removesuffix("+count")
         if kind in ("raw", "wire"):
-            count = asyncio.run(_raw(spec, int(n), parse=kind == "raw"))
+            count = asyncio.run(_raw(spec, int(n), parse=kind == "raw", count=counted))
         elif kind == "floor":
-            count = asyncio.run(_floor(spec, int(n)))
+            count = asyncio.run(_floor(spec, int(n), count=counted))
         else:
             count = _stacfetch(spec, int(n), stream=kind == "stream", clock=clock)
     seconds = time.perf_counter() - t0
@@ -579,9 +608,9 @@ def table(
         if not _ok(r, expected)
     ]
     rows = [
-        "| contender | runs | median s | items/s | vs pystac+sg | vs wire-N | vs raw-N | plan s "
-        "| client CPU s | server CPU / wall | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | runs | median s | items/s | vs pystac+sg | vs wire-N | vs wire+count-N "
+        "| vs raw-N | plan s | client CPU s | server CPU / wall | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         good = [r for r in runs if _ok(r, expected)]
@@ -596,16 +625,16 @@ def table(
         raw = results.get(f"raw-{n}")
         vs_raw = _ratio(runs, raw, expected) if raw and name.startswith(("st", "in")) else "-"
         wire = results.get(f"wire-{n}")
-        vs_wire = (
-            _ratio(runs, wire, expected)
-            if wire and name.startswith(("st", "in", "raw", "floor"))
-            else "-"
-        )
+        measured = name.startswith(("st", "in", "raw", "floor", "wire+"))
+        vs_wire = _ratio(runs, wire, expected) if wire and measured else "-"
+        counted = results.get(f"wire+count-{n}")
+        later = name.startswith(("st", "in", "floor"))
+        vs_counted = _ratio(runs, counted, expected) if counted and later else "-"
         vs_base = _ratio(runs, results[BASELINE], expected) if BASELINE in results else "-"
         rows.append(
             f"| {name} | {len(good)} | {med['seconds']:.2f} | {expected / med['seconds']:,.0f} "
-            f"| {vs_base} | {vs_wire} | {vs_raw} | {plan} | {med['client_cpu']:.1f} | {share:.0%} "
-            f"| {peak:,.0f} |"
+            f"| {vs_base} | {vs_wire} | {vs_counted} | {vs_raw} | {plan} "
+            f"| {med['client_cpu']:.1f} | {share:.0%} | {peak:,.0f} |"
         )
     return "\n".join(rows), void
 
