@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .._formats.tables import select_rows
 from .._model.errors import FetchError
 from .._model.events import ChunkDone, ChunkFailed, EventSink, PageFetched, Retrying
 from .._model.failures import FailureCollector
@@ -183,9 +184,7 @@ async def run_chunk(engine: ChunkEngine, state: EntryState, chunk: Chunk, out: O
                 positions = positions[: max(0, engine.max_items - state.items)]
             new = [features[i] for i in positions]
             if table is not None and len(positions) < table.num_rows:
-                import pyarrow as pa
-
-                table = table.take(pa.array(positions, type=pa.int64()))
+                table = select_rows(table, positions)
             delivered += len(new)
             state.items += len(new)
             engine.sink.emit(PageFetched(key, cid, len(new), count - len(new), matched))

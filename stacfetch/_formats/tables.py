@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import geopandas
 
 __all__ = [
+    "SCATTERED",
     "arrow_to_geodataframe",
     "concat_tables",
     "conform",
@@ -44,6 +45,7 @@ __all__ = [
     "items_to_arrow",
     "json_field",
     "minimal_schema",
+    "select_rows",
     "unify_fields",
     "unify_schemas",
 ]
@@ -334,6 +336,41 @@ def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
         return base_schema().empty_table()
     schema = unify_schemas([table.schema for table in tables])
     return pa.concat_tables([conform_table(table, schema) for table in tables])
+
+
+SCATTERED = 8
+"""Runs of kept rows beyond which :func:`select_rows` copies them (``take``) instead of
+slicing: each slice becomes a chunk of every column."""
+
+
+def select_rows(table: pa.Table, positions: Sequence[int]) -> pa.Table:
+    """The rows of ``table`` at ``positions`` (ascending, no repeats), in that order.
+
+    Rows that run on are zero-copy slices of ``table``; only where they are scattered (more
+    than :data:`SCATTERED` runs) are they copied. A page whose first items were kept from an
+    earlier page (a split's first child repeats its parent's first page) keeps the rest as one
+    slice: copying 900 rows of nested assets took 30-50 ms of the event loop in a run.
+
+    Example:
+        >>> t = pa.table({"id": ["a", "b", "c", "d"]})
+        >>> select_rows(t, [1, 2, 3]).column("id").to_pylist()
+        ['b', 'c', 'd']
+        >>> select_rows(t, [0, 2]).column("id").to_pylist()
+        ['a', 'c']
+    """
+    runs: list[tuple[int, int]] = []
+    for at in positions:
+        if runs and runs[-1][1] == at:
+            runs[-1] = (runs[-1][0], at + 1)
+        else:
+            runs.append((at, at + 1))
+    if len(runs) == 1 and runs[0] == (0, table.num_rows):
+        return table
+    if len(runs) > SCATTERED:
+        return table.take(pa.array(positions, type=pa.int64()))
+    if not runs:
+        return table.slice(0, 0)
+    return pa.concat_tables([table.slice(start, end - start) for start, end in runs])
 
 
 # --- GeoDataFrame --------------------------------------------------------------------------

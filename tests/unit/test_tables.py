@@ -31,7 +31,13 @@ from stacfetch._formats.geoparquet import (
     write_geoparquet,
 )
 from stacfetch._formats.sources import table_to_items
-from stacfetch._formats.tables import arrow_to_geodataframe, concat_tables, unify_schemas
+from stacfetch._formats.tables import (
+    SCATTERED,
+    arrow_to_geodataframe,
+    concat_tables,
+    select_rows,
+    unify_schemas,
+)
 from stacfetch._formats.wkb import geojson_to_wkb, wkb_to_geojson
 from tests.support.parts import items_frame, write_dataset
 
@@ -51,6 +57,9 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 def all_real_items() -> list[dict[str, Any]]:
     return [item for path in REAL_FILES for item in load(path)]
+
+
+REAL_TABLE = items_to_arrow(all_real_items()[:120])
 
 
 def item(item_id: str, **props: Any) -> dict[str, Any]:
@@ -275,6 +284,34 @@ def test_concat_pages_with_the_same_keys_in_another_order() -> None:
     assert table.schema.names == unify_schemas([first.schema, second.schema]).names
     assert table.schema.metadata == unify_schemas([first.schema, second.schema]).metadata
     assert [i["properties"]["tag"] for i in table_to_items(table)] == ["x", "y"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_select_rows_gives_the_rows_take_gives(data: st.DataObject) -> None:
+    # The rows of a page not kept already: slices where they run on, a copy where scattered.
+    table = REAL_TABLE
+    keep = data.draw(st.lists(st.booleans(), min_size=table.num_rows, max_size=table.num_rows))
+    positions = [i for i, kept in enumerate(keep) if kept]
+    picked = select_rows(table, positions)
+    assert picked.schema == table.schema
+    taken = table.take(pa.array(positions, type=pa.int64()))
+    assert repr(picked.to_pylist()) == repr(taken.to_pylist())  # (repr: NaN bbox corners)
+
+
+def test_select_rows_slices_a_run_and_copies_scattered_rows() -> None:
+    table = REAL_TABLE
+    rest = select_rows(table, list(range(3, table.num_rows)))
+    assert rest.column("id").to_pylist() == table.column("id").to_pylist()[3:]
+    # a slice shares the page's buffers: no copy of its assets
+    (source,) = table.column("id").chunks
+    assert rest.column("id").chunks[0].buffers()[2].address == source.buffers()[2].address
+    assert select_rows(table, list(range(table.num_rows))) is table
+    scattered = list(range(0, 2 * (SCATTERED + 1), 2))
+    copied = select_rows(table, scattered)
+    assert copied.column("id").num_chunks == 1
+    assert copied.column("id").to_pylist() == [table.column("id")[i].as_py() for i in scattered]
+    assert select_rows(table, []).num_rows == 0
 
 
 def test_concat_timestamps_with_text_and_empty() -> None:
