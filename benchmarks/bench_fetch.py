@@ -309,16 +309,15 @@ async def _floor(spec: dict[str, Any], n: int, count: bool = False) -> int:
 
     with ProcessPoolExecutor(default_decoders()) as pool:
         loop = asyncio.get_running_loop()
-        rows = [0]
         pending: list[asyncio.Future[int]] = []
 
         def read(content: bytes) -> None:
             pending.append(loop.run_in_executor(pool, _read_page, content))
 
         returned = await _raw(spec, n, parse=False, on_body=read, count=count)
-        rows[0] = sum(await asyncio.gather(*pending))
-    if rows[0] != returned:
-        raise RuntimeError(f"floor: the reader read {rows[0]} features of {returned}")
+        rows = sum(await asyncio.gather(*pending))
+    if rows != returned:
+        raise RuntimeError(f"floor: the reader read {rows} features of {returned}")
     return returned
 
 

@@ -364,12 +364,12 @@ def select_rows(table: pa.Table, positions: Sequence[int]) -> pa.Table:
             runs[-1] = (runs[-1][0], at + 1)
         else:
             runs.append((at, at + 1))
-    if len(runs) == 1 and runs[0] == (0, table.num_rows):
+    if not runs:
+        return table.slice(0, 0)
+    if runs == [(0, table.num_rows)]:
         return table
     if len(runs) > SCATTERED:
         return table.take(pa.array(positions, type=pa.int64()))
-    if not runs:
-        return table.slice(0, 0)
     return pa.concat_tables([table.slice(start, end - start) for start, end in runs])
 
 
